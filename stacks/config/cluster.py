@@ -1,0 +1,84 @@
+"""EKS settings: control plane version and endpoint exposure, the system and GPU node groups."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from stacks.config.base import StrictModel
+
+GPU_FAMILIES = ("g5", "g6", "g6e", "p4d", "p5")
+GPU_AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
+
+
+class NodeGroupConfig(StrictModel):
+    instance_types: list[str] = Field(min_length=1)
+    min_size: int = Field(ge=0)
+    max_size: int = Field(ge=1)
+    desired_size: int | None = None
+    disk_size_gib: int = Field(default=100, ge=20, le=2000)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> NodeGroupConfig:
+        if self.min_size > self.max_size:
+            raise ValueError(f"minSize ({self.min_size}) must be <= maxSize ({self.max_size})")
+        if self.desired_size is not None and not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"desiredSize ({self.desired_size}) must lie between minSize ({self.min_size}) "
+                f"and maxSize ({self.max_size})"
+            )
+        return self
+
+
+class GpuNodeGroupConfig(NodeGroupConfig):
+    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = "AL2023_x86_64_NVIDIA"
+
+    @field_validator("instance_types")
+    @classmethod
+    def _gpu_only(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if t.split(".", 1)[0] not in GPU_FAMILIES:
+                raise ValueError(
+                    f"{t!r} is not a GPU instance type; allowed families: {', '.join(GPU_FAMILIES)}"
+                )
+        return v
+
+
+class ClusterConfig(StrictModel):
+    kubernetes_version: str = "1.33"
+    # Public endpoint is only ever allowed with an explicit allow-list; 0.0.0.0/0 is refused below.
+    endpoint_public_access: bool
+    public_access_cidrs: list[str] = Field(default_factory=list)
+    system_nodes: NodeGroupConfig
+    gpu_nodes: GpuNodeGroupConfig
+    # IAM principals granted cluster admin through EKS access entries (no implicit creator admin).
+    admin_role_arns: list[str] = Field(default_factory=list)
+    log_retention_days: int = Field(default=90, ge=1)
+    autoscaler: Literal["cluster-autoscaler"] = "cluster-autoscaler"
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        allowed = ("1.31", "1.32", "1.33", "1.34")
+        if v not in allowed:
+            raise ValueError(f"{v!r} is not a supported EKS version; allowed: {', '.join(allowed)}")
+        return v
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for c in v:
+            net = ipaddress.ip_network(c, strict=False)
+            if net.prefixlen == 0:
+                raise ValueError(f"{c!r} opens the API server to the internet; list specific CIDRs")
+        return v
+
+    @model_validator(mode="after")
+    def _public(self) -> ClusterConfig:
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            raise ValueError("endpointPublicAccess requires a non-empty publicAccessCidrs allow-list")
+        if not self.endpoint_public_access and self.public_access_cidrs:
+            raise ValueError("publicAccessCidrs is set but endpointPublicAccess is false")
+        return self

@@ -1,0 +1,239 @@
+"""The offline engine: runs the real Pulumi program under recording mocks and returns what it registered.
+
+No Pulumi CLI or provider plugin exists here, so this is how every claim about the infrastructure is proved:
+the program runs exactly as under `pulumi up` (same config, same code paths, `preview=False` so applies run),
+and every registration is recorded with its type, name, inputs, parent and dependencies. Secret inputs are
+recorded as "[secret]", never their value. A duplicate URN is an error, as it is for the real engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as rt_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+
+from stacks.config import SECRET_KEYS, StackConfig, deep_merge, load_stack_config
+from stacks.mocks import RecordingMocks
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "visionrag"
+SECRET = "[secret]"  # noqa: S105 - the marker that replaces secret values
+_RUN_LOCK = threading.Lock()  # the Pulumi runtime is process-global: one program at a time
+
+
+class DuplicateUrn(RuntimeError):
+    pass
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    custom: bool
+    provider: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Record:
+    stack: str
+    config: StackConfig
+    resources: list[RecordedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str) -> RecordedResource:
+        found = [r for r in self.resources if r.type == type_ and r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"expected one {type_} named {name!r}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        for r in self.resources:
+            if r.urn == urn:
+                return r
+        raise KeyError(urn)
+
+    def children(self, urn: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def to_plan(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "config": self.config.model_dump(mode="json", by_alias=True),
+            "resources": [r.to_dict() for r in self.resources],
+            "outputs": self.outputs,
+        }
+
+
+def _mask(value: Any) -> Any:
+    """Replace Pulumi's secret envelopes with the marker; keep everything else as plain JSON-able data."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return SECRET
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask(v) for v in value]
+    if isinstance(value, pulumi.Resource):
+        return "[resource]"
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return repr(value)
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the real engine: a child's type is qualified by its parent's full type chain, and the root
+        # Stack's own type never appears in that chain.
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != "pulumi:pulumi:Stack":
+                type_ = f"{parent_type}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
+    def RegisterResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        with self._lock:
+            if urn in self._seen:
+                raise DuplicateUrn(f"duplicate resource URN {urn}")
+            self._seen.add(urn)
+        response = super().RegisterResource(request)
+        inputs = _mask(rpc.deserialize_properties(request.object, keep_unknowns=True))
+        state = self.resources[urn].state
+        with self._lock:
+            self.recorded.append(
+                RecordedResource(
+                    urn=urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent or None,
+                    dependencies=sorted(set(request.dependencies)),
+                    inputs=inputs,
+                    outputs=_mask(dict(state)),
+                    custom=bool(request.custom),
+                    provider=request.provider or None,
+                )
+            )
+        return response
+
+
+def read_stack_file(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}; stacks: dev, staging, prod")
+    doc = yaml.safe_load(path.read_text()) or {}
+    return dict(doc.get("config") or {})
+
+
+def _split(stack_values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Pulumi config as the engine hands it to a program: JSON text for structured values."""
+    flat: dict[str, Any] = {}
+    secure: list[str] = []
+    for key, value in stack_values.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secure.append(key)
+            continue
+        flat[key] = value if isinstance(value, str) else json.dumps(value)
+    return flat, secure
+
+
+def run_stack(
+    stack: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    program: Callable[[StackConfig], None] | None = None,
+) -> Record:
+    """Run the program for `stack` under mocks. Config errors raise ConfigError before any registration."""
+    values = deep_merge(read_stack_file(stack), overrides or {})
+    flat, secure = _split(values)
+    namespace = f"{PROJECT}:"
+    cfg = load_stack_config(stack, {k[len(namespace) :]: v for k, v in flat.items() if k.startswith(namespace)})
+    # `secure:` values cannot be decrypted offline: tests pass their own; the preview uses labelled stand-ins.
+    secret_values = {k: f"offline-stand-in-for-{k.split(':')[-1]}" for k in secure}
+    for key in SECRET_KEYS:
+        secret_values.setdefault(f"{namespace}{key}", f"offline-stand-in-for-{key}")
+    secret_values.update(secrets or {})
+    flat.update(secret_values)
+    flat.setdefault("aws:region", cfg.region)
+
+    if program is None:
+        from stacks.program import build
+
+        program = build
+
+    with _RUN_LOCK:
+        return _run(stack, cfg, flat, sorted(secret_values), program)
+
+
+def _run(
+    stack: str,
+    cfg: StackConfig,
+    flat: dict[str, Any],
+    secret_keys: list[str],
+    program: Callable[[StackConfig], None],
+) -> Record:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        rt_settings.reset_options()
+        rt_settings.ROOT.set(None)
+        set_all_config(flat, secret_keys)
+        mocks = RecordingMocks(region=cfg.region, stack=stack)
+        monitor = RecordingMonitor(mocks)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        root = rt_settings.get_root_resource()
+
+        async def go() -> dict[str, Any]:
+            await run_pulumi_func(lambda: program(cfg))
+            exported = getattr(root, "outputs", {})
+            resolved: dict[str, Any] = {}
+            for k, v in exported.items():
+                out = pulumi.Output.from_input(v)
+                value = await out.future(with_unknowns=True)
+                resolved[k] = SECRET if await out.is_secret() else _mask(value)
+            return resolved
+
+        outputs = loop.run_until_complete(go())
+        return Record(
+            stack=stack,
+            config=cfg,
+            resources=list(monitor.recorded),
+            outputs=json.loads(json.dumps(outputs, default=str)),
+            invokes=list(mocks.invokes),
+        )
+    finally:
+        rt_settings.reset_options()
+        rt_settings.ROOT.set(None)
+        loop.close()
+        asyncio.set_event_loop(None)
