@@ -110,7 +110,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 f"the offline engine has no answer for invoke {args.token!r}; add one in stacks/mocks.py"
             )
         self.invokes.append((args.token, dict(args.args)))
-        return handler(dict(args.args), self), None
+        return handler(dict(args.args), self), []
 
 
 # ---- invokes the program makes -------------------------------------------------------------------------

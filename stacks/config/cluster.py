@@ -40,9 +40,7 @@ class GpuNodeGroupConfig(NodeGroupConfig):
     def _gpu_only(cls, v: list[str]) -> list[str]:
         for t in v:
             if t.split(".", 1)[0] not in GPU_FAMILIES:
-                raise ValueError(
-                    f"{t!r} is not a GPU instance type; allowed families: {', '.join(GPU_FAMILIES)}"
-                )
+                raise ValueError(f"{t!r} is not a GPU instance type; allowed families: {', '.join(GPU_FAMILIES)}")
         return v
 
 

@@ -66,8 +66,7 @@ class StackConfig(StrictModel):
         if self.tier == "prod":
             if self.storage.audit_object_lock != "compliance":
                 raise ValueError(
-                    f"storage.auditObjectLock must be 'compliance' in prod "
-                    f"(got {self.storage.audit_object_lock!r})"
+                    f"storage.auditObjectLock must be 'compliance' in prod (got {self.storage.audit_object_lock!r})"
                 )
             if not self.storage.replication:
                 raise ValueError("storage.replication must be true in prod (got false)")
