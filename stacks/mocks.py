@@ -188,7 +188,9 @@ def _policy_document(args: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
 @outputs_for("aws:kms/key:Key")
 def _kms_key(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
     key_id = _stable_uuid(m.stack, name)
-    return {"keyId": key_id, "id": key_id}
+    # A key created in another region (pulumi-aws v7 `region` input, e.g. the replica key) has that region's ARN.
+    region = inputs.get("region") or m.region
+    return {"keyId": key_id, "id": key_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key_id}"}
 
 
 @outputs_for("aws:s3/bucket:Bucket")
@@ -198,4 +200,248 @@ def _bucket(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, A
         "bucketDomainName": f"{name}.s3.amazonaws.com",
         "bucketRegionalDomainName": f"{name}.s3.{m.region}.amazonaws.com",
         "region": inputs.get("region", m.region),
+    }
+
+
+# ---- cluster, edge, cache, observability (issue 3, engineer B) -----------------------------------------
+@outputs_for("aws:eks/cluster:Cluster")
+def _eks_cluster(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    oidc_id = _hex(32, m.stack, name).upper()
+    vpc = dict(inputs.get("vpcConfig") or {})
+    vpc.setdefault("clusterSecurityGroupId", f"sg-{_hex(17, m.stack, name, 'cluster-sg')}")
+    return {
+        "endpoint": f"https://{oidc_id}.gr7.{m.region}.eks.amazonaws.com",
+        "certificateAuthority": {
+            "data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm9mZmxpbmUKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
+        },
+        "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{m.region}.amazonaws.com/id/{oidc_id}"}]}],
+        "vpcConfig": vpc,
+        "status": "ACTIVE",
+        "platformVersion": "eks.1",
+        "arn": f"arn:aws:eks:{m.region}:{ACCOUNT_ID}:cluster/{name}",
+    }
+
+
+@outputs_for("aws:eks/nodeGroup:NodeGroup")
+def _eks_node_group(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    ng = inputs.get("nodeGroupName") or name
+    return {
+        "resources": [{"autoscalingGroups": [{"name": f"eks-{ng}-{_stable_uuid(m.stack, ng)}"}]}],
+        "status": "ACTIVE",
+    }
+
+
+@outputs_for("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+def _oidc_provider(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    url = str(inputs.get("url", name)).removeprefix("https://")
+    return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url}"}
+
+
+@outputs_for("aws:ec2/securityGroup:SecurityGroup")
+def _security_group(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    sg_id = f"sg-{_hex(17, m.stack, name)}"
+    return {"id": sg_id, "arn": f"arn:aws:ec2:{m.region}:{ACCOUNT_ID}:security-group/{sg_id}"}
+
+
+@outputs_for("aws:ec2/launchTemplate:LaunchTemplate")
+def _launch_template(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    return {"id": f"lt-{_hex(17, m.stack, name)}", "latestVersion": 1, "defaultVersion": 1}
+
+
+def _elb_suffix(kind: str, name: str, m: RecordingMocks) -> str:
+    return f"{kind}/{name}/{_hex(16, m.stack, kind, name)}"
+
+
+@outputs_for("aws:lb/loadBalancer:LoadBalancer")
+def _load_balancer(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    suffix = _elb_suffix("app", name, m)
+    arn = f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:loadbalancer/{suffix}"
+    return {
+        "id": arn,
+        "arn": arn,
+        "arnSuffix": suffix,
+        "dnsName": f"{name}-{_hex(8, m.stack, name)}.{m.region}.elb.amazonaws.com",
+        "zoneId": "Z35SXDOTRQ7X7K",
+    }
+
+
+@outputs_for("aws:lb/targetGroup:TargetGroup")
+def _target_group(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    suffix = _elb_suffix("targetgroup", name, m)
+    arn = f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:{suffix}"
+    return {"id": arn, "arn": arn, "arnSuffix": suffix}
+
+
+@outputs_for("aws:lb/listener:Listener")
+def _listener(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    arn = f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:listener/app/{name}/{_hex(16, m.stack, name)}"
+    return {"id": arn, "arn": arn}
+
+
+@outputs_for("aws:acm/certificate:Certificate")
+def _certificate(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    domains = [inputs.get("domainName", name), *(inputs.get("subjectAlternativeNames") or [])]
+    return {
+        "arn": f"arn:aws:acm:{m.region}:{ACCOUNT_ID}:certificate/{_stable_uuid(m.stack, name)}",
+        "domainValidationOptions": [
+            {
+                "domainName": d,
+                "resourceRecordName": f"_{_hex(32, d)}.{d}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{_hex(32, 'v', d)}.acm-validations.aws.",
+            }
+            for d in domains
+        ],
+        "status": "ISSUED",
+    }
+
+
+@outputs_for("aws:route53/record:Record")
+def _route53_record(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    fqdn = str(inputs.get("name", name)).rstrip(".")
+    return {"fqdn": fqdn, "id": f"{inputs.get('zoneId', 'Z')}_{fqdn}_{inputs.get('type', 'A')}"}
+
+
+@outputs_for("aws:wafv2/webAcl:WebAcl")
+def _web_acl(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    acl_id = _stable_uuid(m.stack, "waf", name)
+    return {"id": acl_id, "arn": f"arn:aws:wafv2:{m.region}:{ACCOUNT_ID}:regional/webacl/{name}/{acl_id}"}
+
+
+@outputs_for("aws:elasticache/replicationGroup:ReplicationGroup")
+def _replication_group(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    n = int(inputs.get("numCacheClusters") or 1)
+    return {
+        "primaryEndpointAddress": f"master.{name}.{_hex(6, m.stack, name)}.use1.cache.amazonaws.com",
+        "readerEndpointAddress": f"replica.{name}.{_hex(6, m.stack, name)}.use1.cache.amazonaws.com",
+        "memberClusters": [f"{name}-{i:03d}" for i in range(1, n + 1)],
+        "port": inputs.get("port", 6379),
+    }
+
+
+@outputs_for("aws:amp/workspace:Workspace")
+def _amp_workspace(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    ws = f"ws-{_stable_uuid(m.stack, 'amp', name)}"
+    return {
+        "id": ws,
+        "arn": f"arn:aws:aps:{m.region}:{ACCOUNT_ID}:workspace/{ws}",
+        "prometheusEndpoint": f"https://aps-workspaces.{m.region}.amazonaws.com/workspaces/{ws}/",
+    }
+
+
+@outputs_for("aws:amp/scraper:Scraper")
+def _amp_scraper(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    sid = f"s-{_stable_uuid(m.stack, 'scraper', name)}"
+    return {
+        "id": sid,
+        "arn": f"arn:aws:aps:{m.region}:{ACCOUNT_ID}:scraper/{sid}",
+        "roleArn": (
+            f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/scraper.aps.amazonaws.com/"
+            f"AWSServiceRoleForAmazonPrometheusScraper_{sid[2:14]}"
+        ),
+    }
+
+
+@outputs_for("aws:sns/topic:Topic")
+def _sns_topic(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    arn = f"arn:aws:sns:{m.region}:{ACCOUNT_ID}:{name}"
+    return {"id": arn, "arn": arn}
+
+
+@outputs_for("aws:cloudwatch/logGroup:LogGroup")
+def _log_group(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    return {"arn": f"arn:aws:logs:{m.region}:{ACCOUNT_ID}:log-group:{name}"}
+
+
+# ---- keys, network, storage, secrets, registry (issue 3, engineer A) -----------------------------------
+@outputs_for("aws:ec2/vpc:Vpc")
+def _vpc(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    vpc_id = f"vpc-{_hex(17, m.stack, name)}"
+    return {"id": vpc_id, "defaultSecurityGroupId": f"sg-{_hex(17, m.stack, name, 'default')}"}
+
+
+@outputs_for("aws:ec2/subnet:Subnet")
+def _subnet(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    return {"id": f"subnet-{_hex(17, m.stack, name)}"}
+
+
+@outputs_for("aws:ec2/eip:Eip")
+def _eip(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    return {"id": f"eipalloc-{_hex(17, m.stack, name)}", "allocationId": f"eipalloc-{_hex(17, m.stack, name)}"}
+
+
+@outputs_for("aws:ec2/natGateway:NatGateway")
+def _nat_gateway(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    return {"id": f"nat-{_hex(17, m.stack, name)}"}
+
+
+@invoke("aws:iam/getSessionContext:getSessionContext")
+def _session_context(args: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    """As AWS: an assumed-role session ARN resolves to its role's ARN; any other ARN passes through."""
+    arn = str(args.get("arn", ""))
+    issuer, session = arn, ""
+    if ":assumed-role/" in arn:
+        head, _, rest = arn.partition(":assumed-role/")
+        role, _, session = rest.partition("/")
+        issuer = f"{head.replace(':sts:', ':iam:')}:role/{role}"
+    return {
+        "arn": arn,
+        "issuerArn": issuer,
+        "issuerId": "AROAOFFLINE",
+        "issuerName": issuer.rsplit("/", 1)[-1],
+        "sessionName": session,
+        "id": arn,
+    }
+
+
+# Regional Elastic Load Balancing accounts that deliver ALB access logs (AWS docs, "Enable access logs").
+_ELB_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "eu-west-1": "156460612806",
+    "eu-central-1": "054676820928",
+}
+
+
+@invoke("aws:elb/getServiceAccount:getServiceAccount")
+def _elb_service_account(args: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    region = args.get("region") or m.region
+    if region not in _ELB_ACCOUNTS:
+        raise UnansweredInvoke(f"no ELB log-delivery account known offline for region {region!r}; add it")
+    account = _ELB_ACCOUNTS[region]
+    return {"arn": f"arn:aws:iam::{account}:root", "id": account, "region": region}
+
+
+@outputs_for("aws:secretsmanager/secret:Secret")
+def _secret(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    # Secrets Manager appends a random 6-character suffix to every secret ARN.
+    arn = f"arn:aws:secretsmanager:{inputs.get('region', m.region)}:{ACCOUNT_ID}:secret:{name}-{_hex(6, m.stack, name)}"
+    return {"id": arn, "arn": arn}
+
+
+@outputs_for("random:index/randomPassword:RandomPassword")
+def _random_password(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    # Deterministic stand-in with the requested length and alphabet (alphanumerics); the program marks it secret.
+    length = int(inputs.get("length", 32))
+    seed = "".join(hashlib.sha256(f"{m.stack}/{name}/{i}".encode()).hexdigest() for i in range(length // 64 + 1))
+    value = "".join(c.upper() if i % 3 == 0 and c.isalpha() else c for i, c in enumerate(seed))[:length]
+    # Returned as secret envelopes, as the provider marks them: the record then shows "[secret]", never the value.
+    return {"result": _secret_envelope(value), "bcryptHash": _secret_envelope("$2a$10$offline"), "id": "none"}
+
+
+def _secret_envelope(value: Any) -> dict[str, Any]:
+    from pulumi.runtime import rpc
+
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+
+
+@outputs_for("aws:ecr/repository:Repository")
+def _ecr_repository(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
+    region = inputs.get("region") or m.region
+    return {
+        "arn": f"arn:aws:ecr:{region}:{ACCOUNT_ID}:repository/{name}",
+        "registryId": ACCOUNT_ID,
+        "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{name}",
     }

@@ -24,7 +24,7 @@ from pulumi.runtime import settings as rt_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 
-from stacks.config import SECRET_KEYS, StackConfig, deep_merge, load_stack_config
+from stacks.config import SECRET_KEYS, ConfigError, StackConfig, deep_merge, load_stack_config
 from stacks.mocks import RecordingMocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +83,9 @@ class Record:
         return {
             "stack": self.stack,
             "config": self.config.model_dump(mode="json", by_alias=True),
-            "resources": [r.to_dict() for r in self.resources],
+            # Registration order varies between runs (applies resolve concurrently); URN order keeps the plan
+            # JSON byte-stable, so two previews of the same code diff to nothing.
+            "resources": [r.to_dict() for r in sorted(self.resources, key=lambda r: r.urn)],
             "outputs": self.outputs,
         }
 
@@ -155,6 +157,38 @@ def read_stack_file(stack: str, root: Path = ROOT) -> dict[str, Any]:
     return dict(doc.get("config") or {})
 
 
+def read_project_config(root: Path = ROOT) -> dict[str, dict[str, Any]]:
+    """The `config:` declarations of Pulumi.yaml (key -> {type, default, description, secret})."""
+    doc = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
+    return {k: dict(v) if isinstance(v, dict) else {"default": v} for k, v in (doc.get("config") or {}).items()}
+
+
+def apply_project_config(stack: str, values: Mapping[str, Any], root: Path = ROOT) -> dict[str, Any]:
+    """What the real CLI does before the program starts: declared defaults fill keys the stack omits, and a
+    project-namespaced key with neither a stack value nor a default is an error (secrets are supplied offline)."""
+    merged = dict(values)
+    missing = []
+    for key, decl in read_project_config(root).items():
+        if key in merged:
+            continue
+        if "default" in decl:
+            merged[key] = decl["default"]
+        elif key.startswith(f"{PROJECT}:") and not decl.get("secret"):
+            missing.append(key)
+    if missing:
+        raise ConfigError(
+            stack,
+            [
+                (
+                    k.split(":", 1)[1],
+                    f"missing: Pulumi.yaml declares it without a default; set it in Pulumi.{stack}.yaml",
+                )
+                for k in sorted(missing)
+            ],
+        )
+    return merged
+
+
 def _split(stack_values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Pulumi config as the engine hands it to a program: JSON text for structured values."""
     flat: dict[str, Any] = {}
@@ -175,7 +209,7 @@ def run_stack(
     program: Callable[[StackConfig], None] | None = None,
 ) -> Record:
     """Run the program for `stack` under mocks. Config errors raise ConfigError before any registration."""
-    values = deep_merge(read_stack_file(stack), overrides or {})
+    values = apply_project_config(stack, deep_merge(read_stack_file(stack), overrides or {}))
     flat, secure = _split(values)
     namespace = f"{PROJECT}:"
     cfg = load_stack_config(stack, {k[len(namespace) :]: v for k, v in flat.items() if k.startswith(namespace)})

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator, model_validator
 
 from stacks.config.base import StrictModel
 
 
 class CacheConfig(StrictModel):
-    engine_version: str = "8.0"
+    engine: Literal["valkey", "redis"] = "valkey"
+    engine_version: str = Field(default="8.0", pattern=r"^\d+\.\d+$")
     node_type: str = "cache.t4g.small"
     num_cache_clusters: int = Field(ge=1, le=6)
     multi_az: bool
+    # Daily snapshots kept; 0 disables them (the queue and rate-limit state are rebuildable, jobs are not).
+    snapshot_retention_days: int = Field(default=1, ge=0, le=35)
+    slow_log_retention_days: int = Field(default=30, ge=1)
 
     @field_validator("node_type")
     @classmethod

@@ -44,8 +44,26 @@ class GpuNodeGroupConfig(NodeGroupConfig):
         return v
 
 
+_ADDON_VERSION = r"^v\d+\.\d+\.\d+-eksbuild\.\d+$"
+
+
+class AddonVersions(StrictModel):
+    """Managed add-on versions, pinned: an unpinned add-on silently changes under a running cluster.
+
+    Defaults match kubernetesVersion's default (1.33); `aws eks describe-addon-versions --kubernetes-version X`
+    lists the valid ones when moving the control plane.
+    """
+
+    vpc_cni: str = Field(default="v1.20.0-eksbuild.1", pattern=_ADDON_VERSION)
+    coredns: str = Field(default="v1.12.1-eksbuild.2", pattern=_ADDON_VERSION)
+    kube_proxy: str = Field(default="v1.33.0-eksbuild.2", pattern=_ADDON_VERSION)
+    ebs_csi_driver: str = Field(default="v1.45.0-eksbuild.2", pattern=_ADDON_VERSION)
+    pod_identity_agent: str = Field(default="v1.3.7-eksbuild.2", pattern=_ADDON_VERSION)
+
+
 class ClusterConfig(StrictModel):
     kubernetes_version: str = "1.33"
+    addons: AddonVersions = Field(default_factory=AddonVersions)
     # Public endpoint is only ever allowed with an explicit allow-list; 0.0.0.0/0 is refused below.
     endpoint_public_access: bool
     public_access_cidrs: list[str] = Field(default_factory=list)
@@ -54,6 +72,8 @@ class ClusterConfig(StrictModel):
     # IAM principals granted cluster admin through EKS access entries (no implicit creator admin).
     admin_role_arns: list[str] = Field(default_factory=list)
     log_retention_days: int = Field(default=90, ge=1)
+    # EKS deletion protection: a `pulumi destroy` or a replace cannot take the control plane down by accident.
+    deletion_protection: bool
     autoscaler: Literal["cluster-autoscaler"] = "cluster-autoscaler"
 
     @field_validator("kubernetes_version")
@@ -79,4 +99,10 @@ class ClusterConfig(StrictModel):
             raise ValueError("endpointPublicAccess requires a non-empty publicAccessCidrs allow-list")
         if not self.endpoint_public_access and self.public_access_cidrs:
             raise ValueError("publicAccessCidrs is set but endpointPublicAccess is false")
+        # kube-proxy must run the control plane's minor version; a mismatch is skew EKS refuses or breaks on.
+        if not self.addons.kube_proxy.startswith(f"v{self.kubernetes_version}."):
+            raise ValueError(
+                f"addons.kubeProxy: {self.addons.kube_proxy!r} does not match kubernetesVersion "
+                f"{self.kubernetes_version!r} (expected 'v{self.kubernetes_version}.<patch>-eksbuild.<n>')"
+            )
         return self

@@ -17,7 +17,10 @@ class EdgeConfig(StrictModel):
     # Requests per client IP per 5-minute window before the WAF rate rule blocks it.
     waf_rate_limit: int = Field(ge=100, le=2_000_000_000)
     deletion_protection: bool
-    access_log_prefix: str = "alb"
+    access_log_prefix: str = Field(default="alb", pattern=r"^[a-z0-9][a-z0-9/-]{0,62}$")
+    waf_log_retention_days: int = Field(default=90, ge=1)
+    # Host-based routing: https://<apiSubdomain>.<domain> -> api, https://<domain> -> frontend.
+    api_subdomain: str = Field(default="api", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
     @field_validator("domain")
     @classmethod

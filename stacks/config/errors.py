@@ -35,6 +35,7 @@ def _scalar(v: Any) -> bool:
     return isinstance(v, str | int | float | bool) or v is None
 
 
+_ROOT_SUBJECT = re.compile(r"^(?P<sub>[a-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*)*) (?=[a-z(])")
 _SUBKEY = re.compile(r"^(?P<sub>[A-Za-z][\w.\[\]]*): (?P<rest>.+)$", re.S)
 
 
@@ -48,6 +49,10 @@ def from_validation_error(stack: str, err: ValidationError) -> ConfigError:
         elif e["type"] == "value_error" and (m := _SUBKEY.match(msg)):
             # A model-level check names the field it is about ("api.image: ..."): fold it into the key.
             key, msg = f"{key}.{m['sub']}" if key != "(root)" else m["sub"], m["rest"]
+        elif key == "(root)" and (m := _ROOT_SUBJECT.match(msg)):
+            # A stack-wide floor names the key it is about first ("workloads.allowedOrigins may not ..."):
+            # report it under that key, keeping the whole sentence.
+            key = m["sub"]
         elif e["type"] != "missing" and (
             _scalar(e.get("input")) or (isinstance(e.get("input"), list) and all(map(_scalar, e["input"])))
         ):

@@ -40,7 +40,9 @@ def _decode(value: Any) -> Any:
 
 def load_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
     """`values` maps un-namespaced keys ('network', 'tier', ...) to their (possibly JSON-encoded) values."""
-    raw = {k: _decode(v) for k, v in values.items() if k not in SECRET_KEYS}
+    # Pulumi.yaml declares `default: ""` for optional scalar keys (the CLI requires a default for every key a
+    # stack may omit): an empty string means "not set", so the tier / model default applies.
+    raw = {k: _decode(v) for k, v in values.items() if k not in SECRET_KEYS and v != ""}
     tier = raw.get("tier", stack)
     if tier not in TIER_DEFAULTS:
         raise ConfigError(
@@ -59,5 +61,8 @@ def config_from_pulumi(stack: str) -> StackConfig:
     from pulumi.runtime import config as rt_config  # local: keeps pure config validation free of pulumi
 
     prefix = f"{NAMESPACE}:"
-    values = {k[len(prefix) :]: v for k, v in rt_config.get_config_env().items() if k.startswith(prefix)}
+    # The language host hands config over in PULUMI_CONFIG; an in-process engine (mocks, automation) sets the
+    # runtime's config map instead. pulumi.Config reads both, the map first: so does this.
+    bag = {**rt_config.get_config_env(), **rt_config.CONFIG.get()}
+    values = {k[len(prefix) :]: v for k, v in bag.items() if k.startswith(prefix)}
     return load_stack_config(stack, values)

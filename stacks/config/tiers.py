@@ -22,6 +22,7 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
             "systemNodes": {"instanceTypes": ["m6i.large"], "minSize": 2, "maxSize": 4, "desiredSize": 2},
             "gpuNodes": {"instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 1, "desiredSize": 0},
             "logRetentionDays": 30,
+            "deletionProtection": False,
         },
         "storage": {
             "replication": False,
@@ -52,6 +53,7 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
             "systemNodes": {"instanceTypes": ["m6i.large"], "minSize": 3, "maxSize": 6, "desiredSize": 3},
             "gpuNodes": {"instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 2, "desiredSize": 0},
             "logRetentionDays": 90,
+            "deletionProtection": True,
         },
         "storage": {
             "replication": False,
@@ -82,6 +84,7 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
             "systemNodes": {"instanceTypes": ["m6i.xlarge"], "minSize": 3, "maxSize": 9, "desiredSize": 3},
             "gpuNodes": {"instanceTypes": ["g5.2xlarge"], "minSize": 1, "maxSize": 4, "desiredSize": 1},
             "logRetentionDays": 365,
+            "deletionProtection": True,
         },
         "storage": {
             "replication": True,
@@ -91,7 +94,7 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
             "auditRetentionDays": 2555,
         },
         "edge": {"wafRateLimit": 2000, "deletionProtection": True},
-        "cache": {"numCacheClusters": 2, "multiAz": True, "nodeType": "cache.r7g.large"},
+        "cache": {"numCacheClusters": 2, "multiAz": True, "nodeType": "cache.r7g.large", "snapshotRetentionDays": 7},
         "registry": {},
         "observability": {"monthlyBudgetUsd": 12000},
         "workloads": {

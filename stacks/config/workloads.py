@@ -15,6 +15,20 @@ IMAGE_RE = re.compile(
     r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
 WORKLOADS = ("api", "worker", "embedder", "qdrant", "frontend", "snapshots")
+# Workloads a HorizontalPodAutoscaler may scale: qdrant shards are placed by the cluster itself and the snapshot
+# job is a CronJob, so `maxReplicas` on those would be silently meaningless.
+AUTOSCALED = ("api", "worker", "embedder", "frontend")
+_CPU = re.compile(r"^(\d+(\.\d{1,3})?|\d+m)$")
+_MEMORY = re.compile(r"^\d+(Ki|Mi|Gi|Ti)$")
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def cpu_millis(q: str) -> int:
+    return int(q[:-1]) if q.endswith("m") else round(float(q) * 1000)
+
+
+def memory_bytes(q: str) -> int:
+    return int(q[:-2]) * _UNITS[q[-2:]]
 
 
 def check_image(ref: str, *, require_digest: bool) -> str:
@@ -31,10 +45,34 @@ def check_image(ref: str, *, require_digest: bool) -> str:
 
 
 class Resources(StrictModel):
+    # All four are required: a container without limits can starve its node, one without requests is
+    # scheduled blind. Quantities are the Kubernetes forms ("500m", "2", "512Mi", "16Gi").
     cpu_request: str
     cpu_limit: str
     memory_request: str
     memory_limit: str
+
+    @field_validator("cpu_request", "cpu_limit")
+    @classmethod
+    def _cpu(cls, v: str) -> str:
+        if not _CPU.match(v) or cpu_millis(v) <= 0:
+            raise ValueError(f"{v!r} is not a CPU quantity like '500m' or '2'")
+        return v
+
+    @field_validator("memory_request", "memory_limit")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        if not _MEMORY.match(v) or memory_bytes(v) <= 0:
+            raise ValueError(f"{v!r} is not a memory quantity like '512Mi' or '4Gi' (units Ki, Mi, Gi, Ti)")
+        return v
+
+    @model_validator(mode="after")
+    def _request_within_limit(self) -> Resources:
+        if cpu_millis(self.cpu_request) > cpu_millis(self.cpu_limit):
+            raise ValueError(f"cpuRequest: {self.cpu_request!r} exceeds cpuLimit {self.cpu_limit!r}")
+        if memory_bytes(self.memory_request) > memory_bytes(self.memory_limit):
+            raise ValueError(f"memoryRequest: {self.memory_request!r} exceeds memoryLimit {self.memory_limit!r}")
+        return self
 
 
 class WorkloadConfig(StrictModel):
@@ -48,6 +86,14 @@ class WorkloadConfig(StrictModel):
         if self.max_replicas is not None and self.max_replicas < self.replicas:
             raise ValueError(f"maxReplicas ({self.max_replicas}) must be >= replicas ({self.replicas})")
         return self
+
+
+class AuthConfig(StrictModel):
+    """The OIDC issuer the api validates bearer tokens against (AUTH_ISSUER_URL / AUDIENCE / JWKS_URL)."""
+
+    issuer_url: str = Field(pattern=r"^https://\S+$")
+    audience: str = Field(min_length=1)
+    jwks_url: str = Field(pattern=r"^https://\S+$")
 
 
 class CanaryConfig(StrictModel):
@@ -73,6 +119,33 @@ class WorkloadsConfig(StrictModel):
     allowed_origins: list[str] = Field(default_factory=list)
     canary: CanaryConfig | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    worker_command: list[str] = Field(default_factory=lambda: ["arq", "app.worker.main.WorkerSettings"])
+    # The app issue's snapshot job: snapshots every qdrant node and uploads to the snapshots bucket.
+    snapshot_command: list[str] = Field(default_factory=lambda: ["python", "-m", "app.ops.snapshots", "backup"])
+    # Image of the embedder's init container that copies the weights from the models bucket (python + boto3).
+    # Unset: the worker image, which already has both and is pinned the same way.
+    model_sync_image: str | None = None
+    # Prefix in the models bucket (and directory under /models) holding the ColPali weights.
+    embedder_model: str = Field(default="vidore/colpali-v1.3-hf", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+    auth: AuthConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: object) -> object:
+        # A typo'd or invented workload ("embeder", "redis") must name the workloads that exist, not just fail.
+        if isinstance(data, dict):
+            known = {f for f in cls.model_fields} | {
+                info.alias for info in cls.model_fields.values() if info.alias is not None
+            }
+            for key in data:
+                if key not in known:
+                    raise ValueError(
+                        f"{key}: unknown workload or key; workloads: {', '.join(WORKLOADS)}; other keys: "
+                        + ", ".join(
+                            sorted(info.alias or f for f, info in cls.model_fields.items() if f not in WORKLOADS)
+                        )
+                    )
+        return data
 
     @field_validator("allowed_origins")
     @classmethod
@@ -91,6 +164,17 @@ class WorkloadsConfig(StrictModel):
                     check_image(w.image, require_digest=self.require_digests)
                 except ValueError as e:
                     raise ValueError(f"{name}.image: {e}") from None
+        for name in WORKLOADS:
+            w = getattr(self, name)
+            if w is not None and w.max_replicas is not None and name not in AUTOSCALED:
+                raise ValueError(
+                    f"{name}.maxReplicas: only {', '.join(AUTOSCALED)} are autoscaled (got {w.max_replicas})"
+                )
+        if self.model_sync_image is not None:
+            try:
+                check_image(self.model_sync_image, require_digest=self.require_digests)
+            except ValueError as e:
+                raise ValueError(f"modelSyncImage: {e}") from None
         if self.canary is not None:
             try:
                 check_image(self.canary.image, require_digest=self.require_digests)

@@ -1,0 +1,1 @@
+"""visionrag services: the API (`app.api`), the indexing worker, the embedder and the shared core."""

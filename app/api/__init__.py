@@ -1,0 +1,1 @@
+"""The FastAPI service (see `app.api.main.create_app`)."""

@@ -1,0 +1,92 @@
+"""Admin-only maintenance under `/admin/` (every action here is audited)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from app.api.deps import PROTECTED, AdminUser, ServicesDep, require_admin
+from app.services.jobs import QUEUE_NAME, REINDEX_FUNCTION
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[*PROTECTED, Depends(require_admin)])
+
+
+@router.get("/dead-letters")
+async def dead_letters(
+    user: AdminUser, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    return await services.resilience.call(
+        "redis", lambda: services.jobs.dead_letters(limit), timeout_s=services.settings.redis_timeout_s * 2
+    )
+
+
+@router.post("/collection/ensure")
+async def ensure_collection(user: AdminUser, services: ServicesDep) -> dict[str, Any]:
+    """Create or migrate the Qdrant collection to this release's schema (idempotent)."""
+    result = await services.resilience.call(
+        "qdrant", services.vectors.ensure_collection, timeout_s=services.settings.qdrant_timeout_s * 3
+    )
+    out: dict[str, Any] = {
+        "alias": result.alias,
+        "collection": result.collection,
+        "from_version": result.from_version,
+        "to_version": result.to_version,
+        "created": result.created,
+    }
+    await services.audit.record(actor=user.sub, action="admin.collection.ensure", target=result.alias, **out)
+    return out
+
+
+@router.post("/reindex", status_code=202)
+async def reindex(user: AdminUser, services: ServicesDep) -> dict[str, str]:
+    """Queue a rebuild of the collection into a new version; the alias switches when it is complete."""
+    job_id = uuid.uuid4().hex
+    await services.audit.record(
+        actor=user.sub, action="admin.reindex", target=services.settings.qdrant_collection, job_id=job_id
+    )
+    await services.resilience.call(
+        "redis",
+        lambda: services.redis.enqueue_job(REINDEX_FUNCTION, job_id=job_id, _job_id=job_id, _queue_name=QUEUE_NAME),
+        timeout_s=services.settings.redis_timeout_s * 3,
+        idempotent=False,
+    )
+    return {"job_id": job_id}
+
+
+@router.post("/cache/flush")
+async def flush_cache(user: AdminUser, services: ServicesDep) -> dict[str, int]:
+    deleted = 0
+    async for key in services.redis.scan_iter(match=f"{services.cache.prefix}:*", count=500):
+        deleted += int(await services.redis.delete(key))
+    await services.audit.record(actor=user.sub, action="admin.cache.flush", target="response-cache", deleted=deleted)
+    return {"deleted": deleted}
+
+
+@router.get("/audit")
+async def audit_events(
+    user: AdminUser,
+    services: ServicesDep,
+    day: Annotated[date | None, Query(description="UTC day, default today")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """Audit events of one day (newest last). Reading the audit log is itself audited."""
+    day = day or date.today()
+    keys = await services.resilience.call(
+        "storage",
+        lambda: services.audit_storage.list_keys(f"audit/{day:%Y/%m/%d}/"),
+        timeout_s=services.settings.s3_timeout_s * 2,
+    )
+    events = [json.loads(await services.audit_storage.get_bytes(key)) for key in sorted(keys)[-limit:]]
+    await services.audit.record(actor=user.sub, action="admin.audit.read", target=f"{day:%Y-%m-%d}")
+    return events
+
+
+@router.get("/breakers")
+async def breakers(user: AdminUser, services: ServicesDep) -> dict[str, str]:
+    return {
+        name: services.resilience.state(name) for name in ("qdrant", "storage", "embedder", "llm", "redis", "audit")
+    }

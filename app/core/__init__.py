@@ -1,0 +1,1 @@
+"""Shared by the API and the worker: settings, logging, resilience, telemetry, metrics, audit."""

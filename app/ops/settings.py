@@ -1,0 +1,40 @@
+"""Settings of the ops commands. Connection fields share their environment names with the API and worker."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from app.worker.settings import WorkerSettings
+
+
+class OpsSettings(WorkerSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Every Qdrant node's URL (the StatefulSet's per-pod DNS names): a snapshot is per node and per shard.
+    qdrant_node_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    s3_bucket_snapshots: str = "visionrag-snapshots"
+    # boto3 endpoint for the snapshots bucket; empty means AWS itself.
+    s3_snapshots_endpoint_url: str | None = None
+    snapshot_prefix: str = "qdrant/"
+    snapshot_sse: Literal["none", "s3", "kms"] = "kms"
+    snapshot_kms_key_id: str | None = None
+    snapshot_keep_last: int = Field(default=14, ge=1)
+    snapshot_max_age_days: int = Field(default=30, ge=1)
+    snapshot_part_size_mb: int = Field(default=64, ge=5, le=5120)
+    snapshot_presign_ttl_s: int = Field(default=3600, ge=60, le=43200)
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+
+    @field_validator("qdrant_node_urls", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+        return value
+
+    @property
+    def nodes(self) -> list[str]:
+        return self.qdrant_node_urls or [self.qdrant_url.rstrip("/")]

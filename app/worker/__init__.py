@@ -1,0 +1,1 @@
+"""Indexing worker (arq on Redis): PDF -> page JPEGs in S3 -> ColPali multivectors -> Qdrant."""

@@ -1,0 +1,171 @@
+"""arq job functions and the worker's startup/shutdown (clients built from WorkerSettings)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pypdfium2 as pdfium
+from arq import Retry
+from arq.connections import RedisSettings
+
+from app.services.embedder_client import EmbedderClient, EmbedderRejected
+from app.services.jobs import INDEX_FUNCTION, JobStore
+from app.services.storage import PageStorage, document_prefixes
+from app.services.vectors import VectorIndex, make_qdrant_client
+from app.worker import metrics
+from app.worker.errors import JobCancelled
+from app.worker.pipeline import Indexer, IndexRequest, PipelineOptions
+from app.worker.render import PdfRejected
+from app.worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+PERMANENT = (PdfRejected, EmbedderRejected, pdfium.PdfiumError, ValueError)
+
+
+def build_indexer(settings: WorkerSettings, *, vectors: VectorIndex | None = None, jobs: JobStore | None) -> Indexer:
+    storage = PageStorage(
+        endpoint=settings.s3_endpoint,
+        access_key=settings.s3_access_key.get_secret_value(),
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        bucket=settings.s3_bucket_pages,
+        region=settings.s3_region,
+        secure=settings.s3_secure,
+        sse=settings.s3_sse,
+        kms_key_id=settings.s3_kms_key_id,
+        timeout_s=settings.s3_timeout_s,
+    )
+    if vectors is None:
+        client = make_qdrant_client(
+            settings.qdrant_url,
+            api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+            timeout_s=settings.qdrant_timeout_s,
+            prefer_grpc=settings.qdrant_prefer_grpc,
+        )
+        vectors = VectorIndex(
+            client,
+            collection=settings.qdrant_collection,
+            on_disk=settings.qdrant_on_disk,
+            quantization=settings.qdrant_quantization,
+            replication_factor=settings.qdrant_replication_factor,
+            shard_number=settings.qdrant_shard_number,
+        )
+    embedder = EmbedderClient(
+        settings.embedder_url,
+        timeout_s=settings.embedder_timeout_s,
+        transport=settings.embedder_transport,
+        max_batch=settings.worker_embed_batch,
+    )
+    options = PipelineOptions(
+        dpi=settings.worker_render_dpi,
+        jpeg_quality=settings.worker_jpeg_quality,
+        max_side_px=settings.worker_max_side_px,
+        embed_batch=settings.worker_embed_batch,
+        depth=settings.worker_pipeline_depth,
+        max_pages=settings.worker_max_pages,
+        call_attempts=settings.worker_call_attempts,
+    )
+    return Indexer(storage=storage, vectors=vectors, embedder=embedder, jobs=jobs, options=options)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: WorkerSettings = ctx.setdefault("settings", WorkerSettings())
+    ctx["jobs"] = JobStore(ctx["redis"], ttl_s=settings.worker_job_ttl_s)
+    if "indexer" not in ctx:
+        ctx["indexer"] = build_indexer(settings, jobs=ctx["jobs"])
+    elif ctx["indexer"].jobs is None:
+        ctx["indexer"].jobs = ctx["jobs"]
+    vectors: VectorIndex = ctx["indexer"].vectors
+    if not await vectors.ping():
+        if settings.environment != "dev":
+            raise RuntimeError(
+                f"Qdrant collection {vectors.alias!r} is missing: run `python -m app.ops.collection migrate` first"
+            )
+        await vectors.ensure_collection()
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    indexer: Indexer | None = ctx.get("indexer")
+    if indexer is not None:
+        await indexer.embedder.aclose()
+
+
+async def index_document(
+    ctx: dict[str, Any], *, job_id: str, document_id: str, object_key: str, filename: str, owner: str
+) -> dict[str, Any]:
+    settings: WorkerSettings = ctx["settings"]
+    jobs: JobStore = ctx["jobs"]
+    indexer: Indexer = ctx["indexer"]
+    attempt = int(ctx.get("job_try", 1))
+    request = IndexRequest(
+        job_id=job_id, document_id=document_id, object_key=object_key, filename=filename, owner=owner
+    )
+    raw = {"job_id": job_id, "document_id": document_id, "object_key": object_key, "filename": filename, "owner": owner}
+    if await jobs.is_cancelled(job_id):
+        await jobs.finish(job_id, "cancelled")
+        metrics.JOBS.labels("cancelled").inc()
+        return {"state": "cancelled"}
+    await jobs.start(job_id, attempt=attempt)
+    started = time.perf_counter()
+    try:
+        result = await indexer.run(request)
+    except JobCancelled:
+        # Drop what was indexed so far; the upload stays so the document can be indexed again.
+        await indexer.vectors.delete_document(document_id)
+        await indexer.storage.delete_prefix(document_prefixes(document_id)[1])
+        await jobs.finish(job_id, "cancelled")
+        metrics.JOBS.labels("cancelled").inc()
+        return {"state": "cancelled"}
+    except PERMANENT as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("job %s failed permanently: %s", job_id, error)
+        await jobs.dead_letter(job_id, request=raw, error=error, attempts=attempt)
+        await jobs.finish(job_id, "failed", error=error)
+        metrics.JOBS.labels("failed").inc()
+        return {"state": "failed", "error": error}
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        if attempt >= settings.worker_max_tries:
+            log.error("job %s failed after %s attempts: %s", job_id, attempt, error)
+            await jobs.dead_letter(job_id, request=raw, error=error, attempts=attempt)
+            await jobs.finish(job_id, "failed", error=f"gave up after {attempt} attempts: {error}")
+            metrics.JOBS.labels("dead_letter").inc()
+            return {"state": "failed", "error": error}
+        delay = settings.retry_delay(attempt)
+        log.warning("job %s attempt %s failed (%s); retrying in %.1fs", job_id, attempt, error, delay)
+        await jobs.retrying(job_id, attempt=attempt, error=error)
+        metrics.RETRIES.inc()
+        raise Retry(defer=delay) from exc
+    finally:
+        metrics.JOB_SECONDS.observe(time.perf_counter() - started)
+    await jobs.finish(job_id, "succeeded")
+    metrics.JOBS.labels("succeeded").inc()
+    return {
+        "state": "succeeded",
+        "pages": result.pages_total,
+        "indexed": result.pages_indexed,
+        "skipped": result.pages_skipped,
+    }
+
+
+def worker_options(settings: WorkerSettings, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for `arq.Worker` (tests pass overrides such as burst=True or a prepared ctx)."""
+    options: dict[str, Any] = {
+        "functions": [index_document],
+        "queue_name": settings.worker_queue_name,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "max_jobs": settings.worker_max_jobs,
+        "job_timeout": settings.worker_job_timeout_s,
+        # arq's own limit sits one above ours: our handler records the dead letter on the last attempt.
+        "max_tries": settings.worker_max_tries + 1,
+        "keep_result": 3600,
+        "ctx": {"settings": settings},
+    }
+    options.update(overrides)
+    return options
+
+
+assert index_document.__name__ == INDEX_FUNCTION

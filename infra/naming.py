@@ -1,0 +1,40 @@
+"""Validation of the names and identifiers components receive in their Args (shared by the platform components).
+
+Components raise ValueError naming the Args field and the bad value, before any child resource exists.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PREFIX = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# S3's rules for bucket names (general purpose buckets): 3-63 characters, lowercase letters, digits, '-' and '.',
+# starting and ending with a letter or digit. We never use '.' (it breaks virtual-hosted-style TLS).
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+S3_BUCKET_NAME_MAX = 63
+
+
+def check_name_prefix(field: str, value: str) -> None:
+    if not _PREFIX.match(value) or value.endswith("-") or "--" in value:
+        raise ValueError(
+            f"{field}: {value!r} is not a valid name prefix (lowercase letters, digits and single '-', "
+            "starting with a letter, at most 41 characters)"
+        )
+
+
+def check_region(field: str, value: str) -> None:
+    if not _REGION.match(value):
+        raise ValueError(f"{field}: {value!r} is not an AWS region name (like 'us-east-1')")
+
+
+def check_bucket_name(field: str, value: str) -> None:
+    if len(value) > S3_BUCKET_NAME_MAX:
+        raise ValueError(
+            f"{field}: bucket name {value!r} is {len(value)} characters; S3 allows at most {S3_BUCKET_NAME_MAX}"
+        )
+    if not _BUCKET.match(value) or "--" in value:
+        raise ValueError(
+            f"{field}: {value!r} is not a valid S3 bucket name (3-63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit)"
+        )

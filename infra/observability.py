@@ -1,0 +1,373 @@
+"""Observability: metrics (Amazon Managed Prometheus + an agentless managed scraper) and alerts (SNS, alarms, budget).
+
+The scraper runs in the cluster's private subnets with its own security group, allowed to reach the nodes on the
+metrics ports only (api 9090, worker 9091, Qdrant 6333, DCGM exporter 9400) and the API server for discovery.
+It authenticates to Kubernetes as the EKS access entry `aps-collector-user`, bound to a read-only ClusterRole.
+Alerts go to an SNS topic encrypted with its own key: CloudWatch and Budgets publish to an encrypted topic only
+when the key policy lets those services use the key, which an AWS-managed SNS key never does.
+Grafana dashboards for these metrics live in infra/dashboards/ (import them into the AMP-backed Grafana).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import yaml
+
+from infra.alarms import Alarms, AlarmsArgs
+from infra.budget import CostBudget, CostBudgetArgs
+from infra.iam import resolved
+
+# port -> scrape job; the ports come from ARCHITECTURE.md's service contracts (+ DCGM exporter's default port).
+SCRAPE_PORTS: dict[int, str] = {9090: "api", 9091: "worker", 6333: "qdrant", 9400: "dcgm-exporter"}
+SCRAPER_USER = "aps-collector-user"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$")
+_PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
+
+
+def scrape_configuration(interval_seconds: int) -> str:
+    """Prometheus scrape config for the managed scraper: one pod-discovery job per metrics port."""
+    jobs: list[dict[str, Any]] = []
+    for port, job in SCRAPE_PORTS.items():
+        jobs.append(
+            {
+                "job_name": job,
+                "kubernetes_sd_configs": [{"role": "pod"}],
+                "metrics_path": "/metrics",
+                "relabel_configs": [
+                    {
+                        "source_labels": ["__meta_kubernetes_pod_container_port_number"],
+                        "regex": str(port),
+                        "action": "keep",
+                    },
+                    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+                    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+                    {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+                    {
+                        "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+                        "target_label": "app",
+                    },
+                ],
+            }
+        )
+    config = {
+        "global": {"scrape_interval": f"{interval_seconds}s", "scrape_timeout": f"{min(interval_seconds, 10)}s"},
+        "scrape_configs": jobs,
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObservabilityArgs:
+    name_prefix: str  # "<prefix>-<tier>"
+    tier: str
+    account_id: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    cluster_security_group_id: pulumi.Input[str]
+    node_security_group_id: pulumi.Input[str]
+    k8s_provider: k8s.Provider
+    amp_key_arn: pulumi.Input[str]
+    scrape_interval_seconds: int
+    alarm_emails: Sequence[str]
+    monthly_budget_usd: float
+    alb_arn_suffix: pulumi.Input[str]
+    target_group_arn_suffixes: Mapping[str, pulumi.Input[str]]
+    alb_5xx_rate_percent: float
+    cache_member_clusters: Sequence[str]
+    cache_memory_percent: float
+    pages_bucket_name: pulumi.Input[str]
+    pages_quota_gib: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def _validate(args: ObservabilityArgs) -> None:
+    for e in args.alarm_emails:
+        if not _EMAIL.match(e):
+            raise ValueError(f"alarm_emails: {e!r} is not an e-mail address")
+    if not 10 <= args.scrape_interval_seconds <= 300:
+        raise ValueError(f"scrape_interval_seconds: {args.scrape_interval_seconds} must be between 10 and 300")
+    if len(args.private_subnet_ids) < 2:
+        raise ValueError("private_subnet_ids: the managed scraper needs subnets in at least two AZs")
+
+
+def _role_arn_without_path(arn: str) -> str:
+    # EKS access entries take the role ARN without its path; the scraper's service-linked role has one
+    # (role/aws-service-role/scraper.aps.amazonaws.com/<name>).
+    head, _, rest = arn.partition(":role/")
+    return f"{head}:role/{rest.rsplit('/', 1)[-1]}" if rest else arn
+
+
+class Observability(pulumi.ComponentResource):
+    workspace: aws.amp.Workspace
+    scraper: aws.amp.Scraper
+    topic: aws.sns.Topic
+    alerts_key: aws.kms.Key
+    alarms: Alarms
+    budget: CostBudget
+    workspace_arn: pulumi.Output[str]
+    prometheus_endpoint: pulumi.Output[str]
+    topic_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        _validate(args)
+        super().__init__("visionrag:infra:Observability", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        tags = dict(args.tags)
+        account = pulumi.Output.from_input(args.account_id)
+
+        # --- metrics --------------------------------------------------------------------------------------
+        self.workspace = aws.amp.Workspace(
+            f"{name}-amp", alias=args.name_prefix, kms_key_arn=args.amp_key_arn, tags=tags, opts=child
+        )
+        scraper_sg = aws.ec2.SecurityGroup(
+            f"{name}-scraper-sg",
+            name=f"{args.name_prefix}-scraper",
+            description="AMP managed scraper: out to node metrics ports and the API server only",
+            vpc_id=args.vpc_id,
+            tags=tags,
+            opts=child,
+        )
+        for port in sorted(SCRAPE_PORTS):
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-scraper-out-{port}",
+                security_group_id=scraper_sg.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                referenced_security_group_id=args.node_security_group_id,
+                description=f"scrape {SCRAPE_PORTS[port]} metrics",
+                tags=tags,
+                opts=child,
+            )
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-nodes-in-scrape-{port}",
+                security_group_id=args.node_security_group_id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                referenced_security_group_id=scraper_sg.id,
+                description=f"AMP scraper reads {SCRAPE_PORTS[port]} metrics",
+                tags=tags,
+                opts=child,
+            )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-scraper-out-apiserver",
+            security_group_id=scraper_sg.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            referenced_security_group_id=args.cluster_security_group_id,
+            description="Kubernetes API for pod discovery",
+            tags=tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-apiserver-in-scraper",
+            security_group_id=args.cluster_security_group_id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            referenced_security_group_id=scraper_sg.id,
+            description="AMP scraper pod discovery",
+            tags=tags,
+            opts=child,
+        )
+        self.scraper = aws.amp.Scraper(
+            f"{name}-scraper",
+            alias=f"{args.name_prefix}-eks",
+            source=aws.amp.ScraperSourceArgs(
+                eks=aws.amp.ScraperSourceEksArgs(
+                    cluster_arn=args.cluster_arn,
+                    subnet_ids=list(args.private_subnet_ids),
+                    security_group_ids=[scraper_sg.id],
+                )
+            ),
+            destination=aws.amp.ScraperDestinationArgs(
+                amp=aws.amp.ScraperDestinationAmpArgs(workspace_arn=self.workspace.arn)
+            ),
+            scrape_configuration=scrape_configuration(args.scrape_interval_seconds),
+            tags=tags,
+            opts=child,
+        )
+        # The scraper's identity in Kubernetes: an access entry (no access policy) mapped to a user that a
+        # read-only ClusterRole is bound to: discovery of pods/services/endpoints and GET /metrics, nothing else.
+        access = aws.eks.AccessEntry(
+            f"{name}-scraper-access",
+            cluster_name=args.cluster_name,
+            principal_arn=self.scraper.role_arn.apply(_role_arn_without_path),
+            user_name=SCRAPER_USER,
+            type="STANDARD",
+            tags=tags,
+            opts=child,
+        )
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
+        role = k8s.rbac.v1.ClusterRole(
+            f"{name}-scraper-role",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="aps-collector-role"),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""],
+                    resources=["nodes", "nodes/proxy", "nodes/metrics", "services", "endpoints", "pods"],
+                    verbs=["get", "list", "watch"],
+                ),
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=["get", "list", "watch"]
+                ),
+                k8s.rbac.v1.PolicyRuleArgs(non_resource_urls=["/metrics"], verbs=["get"]),
+            ],
+            opts=k8s_opts,
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-scraper-binding",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="aps-collector-user-role-binding"),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="User", name=SCRAPER_USER, api_group="rbac.authorization.k8s.io")],
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                kind="ClusterRole",
+                name=role.metadata.apply(lambda m: m.name or ""),
+                api_group="rbac.authorization.k8s.io",
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[access]),
+        )
+
+        # --- alerts ---------------------------------------------------------------------------------------
+        partition = aws.get_partition_output(opts=invoke).partition
+        key_policy = aws.iam.get_policy_document_output(
+            statements=[
+                aws.iam.GetPolicyDocumentStatementArgs(
+                    sid="AccountRootIsKeyAdmin",
+                    effect="Allow",
+                    principals=[
+                        aws.iam.GetPolicyDocumentStatementPrincipalArgs(
+                            type="AWS",
+                            identifiers=[resolved(pulumi.Output.concat("arn:", partition, ":iam::", account, ":root"))],
+                        )
+                    ],
+                    actions=["kms:*"],
+                    resources=["*"],
+                ),
+                aws.iam.GetPolicyDocumentStatementArgs(
+                    sid="AlertPublishersUseKey",
+                    effect="Allow",
+                    principals=[
+                        aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="Service", identifiers=list(_PUBLISHERS))
+                    ],
+                    actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                    resources=["*"],
+                    conditions=[
+                        aws.iam.GetPolicyDocumentStatementConditionArgs(
+                            test="StringEquals", variable="aws:SourceAccount", values=[resolved(account)]
+                        )
+                    ],
+                ),
+            ],
+            opts=invoke,
+        ).json
+        self.alerts_key = aws.kms.Key(
+            f"{name}-alerts-key",
+            description=f"{args.name_prefix} alerts topic (CloudWatch alarms, Budgets)",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=key_policy,
+            tags=tags,
+            opts=child,
+        )
+        aws.kms.Alias(
+            f"{name}-alerts-key-alias",
+            name=f"alias/{args.name_prefix}-alerts",
+            target_key_id=self.alerts_key.key_id,
+            opts=child,
+        )
+        self.topic = aws.sns.Topic(
+            f"{name}-alerts",
+            name=f"{args.name_prefix}-alerts",
+            kms_master_key_id=self.alerts_key.arn,
+            tags=tags,
+            opts=child,
+        )
+        topic_policy = aws.iam.get_policy_document_output(
+            statements=[
+                aws.iam.GetPolicyDocumentStatementArgs(
+                    sid="AlertPublishers",
+                    effect="Allow",
+                    principals=[
+                        aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="Service", identifiers=list(_PUBLISHERS))
+                    ],
+                    actions=["sns:Publish"],
+                    resources=[resolved(self.topic.arn)],
+                    conditions=[
+                        aws.iam.GetPolicyDocumentStatementConditionArgs(
+                            test="StringEquals", variable="aws:SourceAccount", values=[resolved(account)]
+                        )
+                    ],
+                ),
+                aws.iam.GetPolicyDocumentStatementArgs(
+                    sid="DenyInsecureTransport",
+                    effect="Deny",
+                    principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="*", identifiers=["*"])],
+                    actions=["sns:Publish"],
+                    resources=[resolved(self.topic.arn)],
+                    conditions=[
+                        aws.iam.GetPolicyDocumentStatementConditionArgs(
+                            test="Bool", variable="aws:SecureTransport", values=["false"]
+                        )
+                    ],
+                ),
+            ],
+            opts=invoke,
+        ).json
+        aws.sns.TopicPolicy(f"{name}-alerts-policy", arn=self.topic.arn, policy=topic_policy, opts=child)
+        for i, email in enumerate(args.alarm_emails):
+            aws.sns.TopicSubscription(
+                f"{name}-alerts-email-{i}", topic=self.topic.arn, protocol="email", endpoint=email, opts=child
+            )
+
+        self.alarms = Alarms(
+            f"{name}-alarms",
+            AlarmsArgs(
+                name_prefix=args.name_prefix,
+                topic_arn=self.topic.arn,
+                alb_arn_suffix=args.alb_arn_suffix,
+                target_group_arn_suffixes=args.target_group_arn_suffixes,
+                alb_5xx_rate_percent=args.alb_5xx_rate_percent,
+                cache_member_clusters=args.cache_member_clusters,
+                cache_memory_percent=args.cache_memory_percent,
+                pages_bucket_name=args.pages_bucket_name,
+                pages_quota_gib=args.pages_quota_gib,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        self.budget = CostBudget(
+            f"{name}-budget",
+            CostBudgetArgs(
+                budget_name=f"{args.name_prefix}-monthly",
+                monthly_limit_usd=args.monthly_budget_usd,
+                cost_tag=("tier", args.tier),
+                topic_arn=self.topic.arn,
+                emails=args.alarm_emails,
+                tags=tags,
+            ),
+            opts=child,
+        )
+
+        self.workspace_arn = self.workspace.arn
+        self.prometheus_endpoint = self.workspace.prometheus_endpoint
+        self.topic_arn = self.topic.arn
+        self.register_outputs(
+            {
+                "workspace_arn": self.workspace_arn,
+                "prometheus_endpoint": self.prometheus_endpoint,
+                "topic_arn": self.topic_arn,
+                "scraper_arn": self.scraper.arn,
+            }
+        )

@@ -1,0 +1,173 @@
+"""Explicit allows on top of each namespace's default-deny.
+
+Where traffic enters from outside the pod network the source is an ipBlock:
+- ALB -> api/frontend: the ALB uses IP targets (the pods' VPC IPs), so packets arrive from the ALB's ENIs in
+  the public subnets. Pod selectors cannot name them; `ingress_cidrs` (the VPC CIDR by default) does. The
+  security groups (ALB SG -> node SG, set by the TargetGroupBinding) are the tighter layer in front.
+- metrics scrapes: the managed Prometheus scraper's ENIs live in the cluster subnets (VPC CIDR).
+- control plane -> add-on webhooks: the EKS control plane's ENIs in the cluster subnets (VPC CIDR).
+AWS APIs (S3 gateway endpoint, STS, Secrets Manager, the LLM endpoint, the OIDC issuer) are 443 to any address
+except the instance metadata service: pods must get credentials from IRSA, never from the node role.
+Enforcement needs the VPC CNI network-policy agent (`enableNetworkPolicy` on the vpc-cni add-on, platform).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.workloads.labels import role_selector
+
+IMDS = ["169.254.169.254/32", "169.254.170.2/32", "fd00:ec2::254/128"]
+PORTS = {
+    "api": 8000,
+    "api-metrics": 9090,
+    "worker-metrics": 9091,
+    "embedder": 7000,
+    "qdrant-http": 6333,
+    "qdrant-grpc": 6334,
+    "qdrant-p2p": 6335,
+    "frontend": 3000,
+    "redis": 6379,
+}
+
+
+def _ports(*ports: int, protocol: str = "TCP") -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+    return [k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol=protocol) for p in ports]
+
+
+def _pods(*roles: str) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    return [
+        k8s.networking.v1.NetworkPolicyPeerArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=role_selector(r))
+        )
+        for r in roles
+    ]
+
+
+def _cidrs(cidrs: Sequence[str], exclude: Sequence[str] = ()) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    return [
+        k8s.networking.v1.NetworkPolicyPeerArgs(
+            ip_block=k8s.networking.v1.IPBlockArgs(cidr=c, except_=[e for e in exclude if ":" not in e] or None)
+        )
+        for c in cidrs
+    ]
+
+
+_ANYWHERE_BUT_IMDS = _cidrs(["0.0.0.0/0"], IMDS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkPoliciesArgs:
+    provider: k8s.Provider
+    app_namespace: pulumi.Input[str]
+    system_namespace: pulumi.Input[str]
+    # Sources of ALB, scraper and control-plane traffic (see module docstring).
+    ingress_cidrs: Sequence[str]
+    # Where the cache lives (its subnets or the VPC CIDR): the endpoint IP is not known before apply.
+    cache_cidrs: Sequence[str]
+    frontend: bool = False
+
+
+@dataclass(frozen=True)
+class _Rule:
+    ingress: list[k8s.networking.v1.NetworkPolicyIngressRuleArgs]
+    egress: list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]
+
+
+class NetworkPolicies(pulumi.ComponentResource):
+    policies: dict[str, k8s.networking.v1.NetworkPolicy]
+
+    def __init__(self, name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        for f in ("ingress_cidrs", "cache_cidrs"):
+            values = getattr(args, f)
+            if not values or any(c.endswith("/0") for c in values):
+                raise ValueError(f"NetworkPoliciesArgs.{f}: list specific CIDRs, never empty or /0 (got {values!r})")
+        super().__init__("visionrag:workloads:NetworkPolicies", name, None, opts)
+        self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        self.policies = {}
+        ns = args.app_namespace
+        lb = list(args.ingress_cidrs)
+        ing = k8s.networking.v1.NetworkPolicyIngressRuleArgs
+        eg = k8s.networking.v1.NetworkPolicyEgressRuleArgs
+        qdrant_client = eg(to=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-grpc"]))
+        https_out = eg(to=_ANYWHERE_BUT_IMDS, ports=_ports(443))
+        cache = eg(to=_cidrs(args.cache_cidrs), ports=_ports(PORTS["redis"]))
+
+        self._allow(f"{name}-dns", ns, "allow-dns", {}, _Rule([], [self._dns()]))
+        rules: dict[str, _Rule] = {
+            "api": _Rule(
+                [ing(from_=_cidrs(lb), ports=_ports(PORTS["api"], PORTS["api-metrics"]))],
+                [qdrant_client, eg(to=_pods("embedder"), ports=_ports(PORTS["embedder"])), cache, https_out],
+            ),
+            "worker": _Rule(
+                [ing(from_=_cidrs(lb), ports=_ports(PORTS["worker-metrics"]))],
+                [qdrant_client, eg(to=_pods("embedder"), ports=_ports(PORTS["embedder"])), cache, https_out],
+            ),
+            "embedder": _Rule(
+                [ing(from_=_pods("api", "worker"), ports=_ports(PORTS["embedder"]))],
+                # Only the weights download (S3) and STS for IRSA.
+                [https_out],
+            ),
+            "qdrant": _Rule(
+                [
+                    ing(
+                        from_=_pods("api", "worker", "snapshots"),
+                        ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-grpc"]),
+                    ),
+                    ing(from_=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-p2p"])),
+                    # The managed scraper reads /metrics on the HTTP port; every other route still needs the key.
+                    ing(from_=_cidrs(lb), ports=_ports(PORTS["qdrant-http"])),
+                ],
+                [eg(to=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-p2p"]))],
+            ),
+            "snapshots": _Rule([], [eg(to=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"])), https_out]),
+        }
+        if args.frontend:
+            rules["frontend"] = _Rule([ing(from_=_cidrs(lb), ports=_ports(PORTS["frontend"]))], [https_out])
+        for role, rule in rules.items():
+            self._allow(f"{name}-{role}", ns, f"allow-{role}", role_selector(role), rule)
+
+        # Add-ons: webhooks and metrics called by the control plane, controllers calling the API server and AWS.
+        self._allow(f"{name}-system-dns", args.system_namespace, "allow-dns", {}, _Rule([], [self._dns()]))
+        self._allow(
+            f"{name}-system-controllers",
+            args.system_namespace,
+            "allow-controllers",
+            {},
+            _Rule([ing(from_=_cidrs(lb), ports=_ports(443, 8443, 9443, 10250))], [https_out]),
+        )
+        self.register_outputs({"policies": sorted(self.policies)})
+
+    @staticmethod
+    def _dns() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+        return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+            to=[
+                k8s.networking.v1.NetworkPolicyPeerArgs(
+                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                    ),
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
+                )
+            ],
+            ports=[*_ports(53, protocol="UDP"), *_ports(53)],
+        )
+
+    def _allow(
+        self, resource_name: str, namespace: pulumi.Input[str], policy: str, pods: Mapping[str, str], rule: _Rule
+    ) -> None:
+        types = (["Ingress"] if rule.ingress else []) + (["Egress"] if rule.egress else [])
+        self.policies[resource_name] = k8s.networking.v1.NetworkPolicy(
+            resource_name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=policy, namespace=namespace),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods) or None),
+                policy_types=types,
+                ingress=rule.ingress or None,
+                egress=rule.egress or None,
+            ),
+            opts=self._child,
+        )

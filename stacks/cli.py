@@ -1,0 +1,123 @@
+"""`python -m stacks`: the offline preview, the manifest export and post-deploy verify.
+
+    python -m stacks preview <stack> [--format table|json|markdown] [--plan-out FILE]
+    python -m stacks manifests <stack> --out DIR
+    python -m stacks verify <stack> [...]          (stacks/verify.py)
+
+Exit status: 0 nothing blocks a deploy; 1 a mandatory policy violation, an invalid Kubernetes manifest, an invalid
+AWS value or a failed cost estimate (or the program itself failed); 2 bad config or usage (the ConfigError
+names the key, the bad value and what is allowed; nothing was registered).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from stacks.config import ConfigError
+from stacks.offline import ROOT, Record, run_stack
+
+EXIT_OK, EXIT_BLOCKED, EXIT_USAGE = 0, 1, 2
+FORMATS = ("table", "json", "markdown")
+
+
+def known_stacks(root: Path = ROOT) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m stacks", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    stacks = known_stacks()
+
+    p = sub.add_parser("preview", help="run the stack offline and judge it (policies, cost, manifests, AWS values)")
+    p.add_argument("stack", choices=stacks)
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--plan-out", type=Path, help="also write the plan JSON to this file")
+
+    m = sub.add_parser("manifests", help="write every Kubernetes object of the stack as validated YAML")
+    m.add_argument("stack", choices=stacks)
+    m.add_argument("--out", type=Path, required=True, help="directory to write into (created)")
+
+    sub.add_parser("verify", help="check a deployed stack against AWS (see stacks/verify.py)", add_help=False)
+    return parser
+
+
+def _run(stack: str, err: TextIO) -> Record | int:
+    try:
+        return run_stack(stack)
+    except ConfigError as e:
+        print(f"error: {e}", file=err)
+        return EXIT_USAGE
+    except Exception:  # the program itself failed: show where, and block
+        print(f"error: the program for stack '{stack}' failed:", file=err)
+        traceback.print_exc(file=err)
+        return EXIT_BLOCKED
+
+
+def preview(stack: str, fmt: str, plan_out: Path | None, out: TextIO, err: TextIO) -> int:
+    from stacks.plan import PolicyPackError, build_plan, exit_code
+    from stacks.render import render_markdown, render_table
+
+    record = _run(stack, err)
+    if isinstance(record, int):
+        return record
+    try:
+        plan = build_plan(record)
+    except PolicyPackError as e:
+        print(f"error: {e}", file=err)
+        return EXIT_USAGE
+    text = json.dumps(plan, indent=2, sort_keys=False, default=str)
+    if plan_out is not None:
+        plan_out.parent.mkdir(parents=True, exist_ok=True)
+        plan_out.write_text(text + "\n")
+    if fmt == "json":
+        out.write(text + "\n")
+    elif fmt == "markdown":
+        out.write(render_markdown(plan))
+    else:
+        out.write(render_table(plan))
+    return exit_code(plan)
+
+
+def manifests(stack: str, directory: Path, out: TextIO, err: TextIO) -> int:
+    from stacks.manifests import build_manifests, write_manifests
+
+    record = _run(stack, err)
+    if isinstance(record, int):
+        return record
+    report = build_manifests(record)
+    written = write_manifests(report.manifests, directory)
+    out.write(
+        f"{len(written)} Kubernetes object(s) written to {directory} "
+        f"(validated strictly for Kubernetes {report.kubernetes_version}, schemas {report.schema_version})\n"
+    )
+    for e in report.errors:
+        out.write(f"  INVALID {e['kind']}/{e['name']} {e['path']}: {e['message']}\n")
+    for u in report.unchecked:
+        out.write(f"  unchecked {u['apiVersion']} {u['kind']}: {u['reason']}\n")
+    return EXIT_OK if report.valid else EXIT_BLOCKED
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if args_list[:1] == ["verify"]:
+        from stacks import verify
+
+        return int(verify.main(args_list[1:]))
+    try:
+        args = _parser().parse_args(args_list)
+    except SystemExit as e:  # argparse: usage errors exit 2, --help exits 0
+        return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
+    if args.command == "preview":
+        return preview(args.stack, args.format, args.plan_out, out, err)
+    if args.command == "manifests":
+        return manifests(args.stack, args.out, out, err)
+    raise AssertionError(args.command)  # pragma: no cover - argparse restricts the commands

@@ -1,0 +1,258 @@
+"""Storage: the five buckets per stack, Object Lock per tier, retention per tier, prod's cross-region replication."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.storage import BUCKETS, Storage, StorageArgs, bucket_names
+from stacks.config import StackConfig
+from stacks.offline import Record, RecordedResource, run_stack
+
+STACKS = ("dev", "staging", "prod")
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+
+
+def _storage(record: Record) -> RecordedResource:
+    (component,) = [r for r in record.resources if r.type == "visionrag:infra:Storage"]
+    return component
+
+
+def _part(record: Record, component: str, kind: str) -> RecordedResource:
+    return record.one(f"aws:s3/{kind[0].lower()}{kind[1:]}:{kind}", f"{component}-{kind_suffix(kind)}")
+
+
+def kind_suffix(kind: str) -> str:
+    return {
+        "Bucket": "bucket",
+        "BucketLifecycleConfiguration": "lifecycle",
+        "BucketPolicy": "policy",
+        "BucketVersioning": "versioning",
+    }[kind]
+
+
+def _rules(record: Record, component: str) -> dict[str, dict[str, Any]]:
+    lifecycle = _part(record, component, "BucketLifecycleConfiguration")
+    return {r["id"]: r for r in lifecycle.inputs["rules"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_five_buckets_with_deterministic_names_are_exported(records: dict[str, Record], stack: str) -> None:
+    record = records[stack]
+    expected = {purpose: f"visionrag-{stack}-{purpose}" for purpose in BUCKETS}
+    assert record.outputs["bucketNames"] == expected
+    storage = _storage(record)
+    children = {c.name for c in record.children(storage.urn) if c.type == "visionrag:infra:SecureBucket"}
+    assert {f"storage-{p}" for p in BUCKETS} <= children
+    for purpose, name in expected.items():
+        assert _part(record, f"storage-{purpose}", "Bucket").inputs["bucket"] == name
+
+
+def test_audit_object_lock_follows_the_tier(records: dict[str, Record]) -> None:
+    dev, staging, prod = (records[s] for s in STACKS)
+    assert _part(dev, "storage-audit", "Bucket").inputs["objectLockEnabled"] is False
+    assert dev.of_type(LOCK) == []
+    for record, mode, days in ((staging, "GOVERNANCE", 90), (prod, "COMPLIANCE", 2555)):
+        assert _part(record, "storage-audit", "Bucket").inputs["objectLockEnabled"] is True
+        (lock,) = record.of_type(LOCK)
+        assert lock.name == "storage-audit-object-lock"
+        assert lock.inputs["objectLockEnabled"] == "Enabled"
+        assert lock.inputs["rule"] == {"defaultRetention": {"mode": mode, "days": days}}
+        assert lock.inputs["bucket"] == f"visionrag-{record.stack}-audit"
+    # Only the audit bucket is locked.
+    for record in (staging, prod):
+        locked = [b for b in record.of_type("aws:s3/bucket:Bucket") if b.inputs["objectLockEnabled"]]
+        assert [b.name for b in locked] == ["storage-audit-bucket"]
+
+
+def test_audit_versions_are_not_expired_before_their_retention(records: dict[str, Record]) -> None:
+    for stack in STACKS:
+        record = records[stack]
+        noncurrent = _rules(record, "storage-audit")["expire-noncurrent-versions"]["noncurrentVersionExpiration"]
+        assert noncurrent["noncurrentDays"] >= record.config.storage.audit_retention_days
+
+
+def test_retention_follows_the_tier(records: dict[str, Record]) -> None:
+    snapshots = {
+        s: _rules(records[s], "storage-snapshots")["expire-current-versions"]["expiration"]["days"] for s in STACKS
+    }
+    assert snapshots == {"dev": 7, "staging": 14, "prod": 35}
+    noncurrent = {
+        s: _rules(records[s], "storage-pages")["expire-noncurrent-versions"]["noncurrentVersionExpiration"][
+            "noncurrentDays"
+        ]
+        for s in STACKS
+    }
+    assert noncurrent == {"dev": 7, "staging": 30, "prod": 90}
+    for stack in STACKS:
+        logs = _rules(records[stack], "storage-access-logs")["expire-current-versions"]["expiration"]["days"]
+        assert logs == records[stack].config.storage.access_log_retention_days == 365
+        # Pages are never expired by age: only their noncurrent versions are.
+        assert "expire-current-versions" not in _rules(records[stack], "storage-pages")
+
+
+def test_access_logs_bucket_accepts_log_delivery_only_from_this_account(records: dict[str, Record]) -> None:
+    record = records["prod"]
+    doc = json.loads(_part(record, "storage-access-logs", "BucketPolicy").inputs["policy"])
+    statements = {s["Sid"]: s for s in doc["Statement"]}
+    s3_logs = statements["S3ServerAccessLogDelivery"]
+    assert s3_logs["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert s3_logs["Action"] == "s3:PutObject"
+    assert s3_logs["Resource"] == "arn:aws:s3:::visionrag-prod-access-logs/*"
+    assert s3_logs["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:s3:::visionrag-prod-*"},
+    }
+    alb = statements["AlbAccessLogDelivery"]
+    assert alb["Principal"] == {
+        "AWS": "arn:aws:iam::127311923021:root",  # us-east-1's ELB log-delivery account
+        "Service": "logdelivery.elasticloadbalancing.amazonaws.com",
+    }
+    assert alb["Action"] == "s3:PutObject"
+    prefix = record.config.edge.access_log_prefix
+    assert alb["Resource"] == f"arn:aws:s3:::visionrag-prod-access-logs/{prefix}/AWSLogs/123456789012/*"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_no_replication_outside_prod(records: dict[str, Record], stack: str) -> None:
+    record = records[stack]
+    assert record.of_type(REPLICATION) == []
+    assert record.of_type("pulumi:providers:aws") == [] or all(
+        p.parent != _storage(record).urn for p in record.of_type("pulumi:providers:aws")
+    )
+    assert record.outputs["replicaBucketNames"] == {}
+    assert not [b for b in record.of_type("aws:s3/bucket:Bucket") if "replica" in b.name]
+
+
+def _replica_provider(record: Record) -> RecordedResource:
+    (provider,) = [p for p in record.of_type("pulumi:providers:aws") if p.parent == _storage(record).urn]
+    return provider
+
+
+def test_prod_replicas_live_in_the_replica_region_with_the_same_guarantees(records: dict[str, Record]) -> None:
+    record = records["prod"]
+    provider = _replica_provider(record)
+    assert provider.inputs["region"] == record.config.replica_region == "us-west-2"
+    provider_ref = f"{provider.urn}::{provider.outputs.get('id', provider.name + '-id')}"
+    assert record.outputs["replicaBucketNames"] == {
+        "pages": "visionrag-prod-pages-us-west-2",
+        "snapshots": "visionrag-prod-snapshots-us-west-2",
+        "access-logs": "visionrag-prod-access-logs-us-west-2",
+    }
+    replica_key = record.one("aws:kms/key:Key", "storage-replica-key")
+    assert replica_key.provider == provider_ref and replica_key.inputs["region"] == "us-west-2"
+    assert replica_key.inputs["enableKeyRotation"] is True and replica_key.inputs["deletionWindowInDays"] == 30
+    assert replica_key.outputs["arn"].startswith("arn:aws:kms:us-west-2:")
+    alias = record.one("aws:kms/alias:Alias", "storage-replica-key-alias")
+    assert alias.inputs["name"] == "alias/visionrag-prod-s3-replica"
+
+    for component in ("storage-pages-replica", "storage-snapshots-replica", "storage-access-logs-replica"):
+        (secure,) = [r for r in record.resources if r.name == component]
+        children = record.children(secure.urn)
+        assert len(children) >= 7
+        for child in children:
+            assert child.provider == provider_ref, child.name
+            assert child.inputs["region"] == "us-west-2", child.name
+        if component != "storage-access-logs-replica":
+            sse = next(c for c in children if c.type.endswith("BucketServerSideEncryptionConfiguration"))
+            default = sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+            assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": replica_key.outputs["arn"]}
+
+
+def test_prod_replicates_pages_and_snapshots_with_sse_kms(records: dict[str, Record]) -> None:
+    record = records["prod"]
+    role = record.one("aws:iam/role:Role", "storage-replication-role")
+    replica_key_arn = record.one("aws:kms/key:Key", "storage-replica-key").outputs["arn"]
+    configs = {c.name: c for c in record.of_type(REPLICATION)}
+    assert set(configs) == {"storage-pages-replication", "storage-snapshots-replication"}
+    for purpose in ("pages", "snapshots"):
+        config = configs[f"storage-{purpose}-replication"]
+        assert config.inputs["bucket"] == f"visionrag-prod-{purpose}"
+        assert config.inputs["role"] == role.outputs["arn"]
+        (rule,) = config.inputs["rules"]
+        assert rule["status"] == "Enabled"
+        assert rule["sourceSelectionCriteria"] == {"sseKmsEncryptedObjects": {"status": "Enabled"}}
+        assert rule["destination"] == {
+            "bucket": f"arn:aws:s3:::visionrag-prod-{purpose}-us-west-2",
+            "storageClass": "STANDARD",
+            "encryptionConfiguration": {"replicaKmsKeyId": replica_key_arn},
+        }
+        versionings = {
+            record.one("aws:s3/bucketVersioning:BucketVersioning", f"storage-{purpose}-versioning").urn,
+            record.one("aws:s3/bucketVersioning:BucketVersioning", f"storage-{purpose}-replica-versioning").urn,
+        }
+        assert versionings <= set(config.dependencies), "replication needs versioning on both sides first"
+
+
+def test_replication_role_is_scoped_to_its_buckets_and_keys(records: dict[str, Record]) -> None:
+    record = records["prod"]
+    role = record.one("aws:iam/role:Role", "storage-replication-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    doc = json.loads(record.one("aws:iam/rolePolicy:RolePolicy", "storage-replication-policy").inputs["policy"])
+    statements = {s["Sid"]: s for s in doc["Statement"]}
+    sources = ["arn:aws:s3:::visionrag-prod-pages", "arn:aws:s3:::visionrag-prod-snapshots"]
+    targets = [f"{a}-us-west-2" for a in sources]
+    assert statements["ReadSourceReplicationConfig"]["Resource"] == sources
+    assert statements["ReadSourceObjectVersions"]["Resource"] == [f"{a}/*" for a in sources]
+    assert statements["WriteReplicas"]["Resource"] == [f"{a}/*" for a in targets]
+    s3_key = record.one("aws:kms/key:Key", "keys-s3").outputs["arn"]
+    replica_key = record.one("aws:kms/key:Key", "storage-replica-key").outputs["arn"]
+    decrypt, encrypt = statements["DecryptSourceObjects"], statements["EncryptReplicas"]
+    assert (decrypt["Action"], decrypt["Resource"]) == ("kms:Decrypt", s3_key)
+    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    assert decrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] == sources + [
+        f"{a}/*" for a in sources
+    ]
+    assert encrypt["Resource"] == replica_key
+    assert encrypt["Condition"]["StringEquals"] == {"kms:ViaService": "s3.us-west-2.amazonaws.com"}
+    for statement in doc["Statement"]:
+        assert statement["Effect"] == "Allow"
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert "*" not in resources, statement["Sid"]
+
+
+def test_bucket_names_fit_s3s_limit_for_the_longest_config() -> None:
+    names = bucket_names("a" * 20 + "-staging", "us-east-1", "ap-southeast-2")
+    assert max(len(n) for n in names.values()) <= 63
+
+
+_GOOD: dict[str, Any] = {
+    "name_prefix": "visionrag-dev",
+    "region": "us-east-1",
+    "s3_key_arn": "arn:aws:kms:us-east-1:123456789012:key/x",
+    "noncurrent_version_expiry_days": 7,
+    "snapshot_retention_days": 7,
+    "access_log_retention_days": 365,
+    "audit_object_lock": "off",
+    "audit_retention_days": 30,
+    "replication": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "changes"),
+    [
+        ("replica_region", {"replication": True}),
+        ("replica_region", {"replication": True, "replica_region": "us-east-1"}),
+        ("replica_region", {"replica_region": "us-west-2"}),
+        ("replica_region", {"replication": True, "replica_region": "nowhere"}),
+        ("audit_object_lock", {"audit_object_lock": "strict"}),
+        ("snapshot_retention_days", {"snapshot_retention_days": 0}),
+        ("alb_log_prefix", {"alb_log_prefix": "alb/"}),
+        (
+            r"name_prefix \(bucket 'access-logs-replica'\)",
+            {"name_prefix": "a" * 37, "replication": True, "replica_region": "ap-southeast-2"},
+        ),
+    ],
+)
+def test_invalid_args_are_refused_naming_the_field(field: str, changes: dict[str, Any]) -> None:
+    def program(cfg: StackConfig) -> None:
+        Storage("storage", StorageArgs(**{**_GOOD, **changes}))
+
+    with pytest.raises(ValueError, match=rf"^{field}: "):
+        run_stack("dev", program=program)

@@ -1,0 +1,127 @@
+"""The pack as the Pulumi CLI loads it, its policies' metadata, and the per-stack pack configs."""
+
+from __future__ import annotations
+
+import json
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi_policy
+import pytest
+import yaml
+from pulumi_policy import EnforcementLevel, StackValidationPolicy
+
+from policies.evaluator import resolve_config, stack_pack_config
+from policies.rules import ALL_POLICIES, DOMAIN_OF
+from stacks.config.tiers import TIER_DEFAULTS
+
+ROOT = Path(__file__).resolve().parents[2]
+PACK = ROOT / "policies"
+STACKS = ("dev", "staging", "prod")
+
+
+def test_cli_entry_builds_the_pack_without_serving(monkeypatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kw: calls.append(kw))
+    # Exactly how `pulumi.policy.__main__` runs a pack: run_path on the pack directory.
+    runpy.run_path(str(PACK), run_name="__main__")
+    (kw,) = calls
+    assert kw["policies"] == ALL_POLICIES
+    assert kw["enforcement_level"] == EnforcementLevel.MANDATORY
+    assert re.fullmatch(r"[a-zA-Z0-9-_.]{1,100}", kw["name"])
+
+
+_PROBE = """
+import json, runpy, sys
+import pulumi_policy
+calls = []
+pulumi_policy.PolicyPack = lambda **kw: calls.append(kw)
+runpy.run_path(".", run_name="__main__")
+import secrets
+print(json.dumps({
+    "policies": len(calls[0]["policies"]),
+    "rules_file": sys.modules["policies.rules"].__file__,
+    "secrets_module": secrets.__file__,
+    "token": len(secrets.token_hex(4)),
+}))
+"""
+
+
+def test_cli_path_imports_from_inside_a_standalone_pack_directory(tmp_path: Path) -> None:
+    # The CLI's working directory is the pack and the pack is first on sys.path; a published pack is only this
+    # directory. Copy it out of the repository so nothing but the pack itself can satisfy its imports.
+    pack = tmp_path / "pack"
+    shutil.copytree(PACK, pack, ignore=shutil.ignore_patterns("__pycache__", "venv"))
+    proc = subprocess.run([sys.executable, "-c", _PROBE], cwd=pack, capture_output=True, text=True, check=False,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["policies"] == len(ALL_POLICIES)
+    assert report["rules_file"].startswith(str(pack))
+    # Rule modules named like stdlib/third-party modules (secrets, kubernetes) must not shadow them.
+    assert not report["secrets_module"].startswith(str(pack)) and report["token"] == 8
+
+
+def test_pulumi_policy_yaml_declares_python_runtime_and_requirements() -> None:
+    meta = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
+    assert meta["runtime"]["name"] == "python" and meta["version"]
+    reqs = (PACK / "requirements.txt").read_text()
+    assert "pulumi-policy==" in reqs and "pulumi==" in reqs
+
+
+@pytest.mark.parametrize("policy", ALL_POLICIES, ids=lambda p: p.name)
+def test_every_policy_is_documented(policy) -> None:
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", policy.name)
+    assert policy.description.endswith(".") and len(policy.description) > 30
+    assert policy.severity is not None
+    assert policy.remediation_steps and len(policy.remediation_steps) > 20
+    assert policy.config_schema is not None and "justification" in policy.config_schema.properties
+    assert policy.tags
+    assert policy.name in DOMAIN_OF
+    docs = (ROOT / "docs" / "policies.md").read_text()
+    assert f"`{policy.name}`" in docs, f"docs/policies.md does not describe {policy.name}"
+
+
+def test_bucket_rules_are_stack_policies() -> None:
+    assert all(isinstance(p, StackValidationPolicy) for p in ALL_POLICIES if p.name.startswith("s3-"))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_pack_config_lists_every_policy_and_is_valid(stack: str) -> None:
+    config = stack_pack_config(stack)
+    assert set(config) == {p.name for p in ALL_POLICIES}
+    resolved = resolve_config(config)
+    for name, entry in config.items():
+        level = resolved[name].level
+        if level != EnforcementLevel.MANDATORY:
+            assert entry.get("justification"), f"{stack}: {name} is {level.value} without a justification"
+
+
+def test_hardened_stacks_are_mandatory_except_tier_differences() -> None:
+    allowed_off = {"staging": {"s3-replication"}, "prod": set()}
+    for stack, exceptions in allowed_off.items():
+        resolved = resolve_config(stack_pack_config(stack))
+        weaker = {n for n, r in resolved.items() if r.level != EnforcementLevel.MANDATORY}
+        assert weaker == exceptions
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_guardrails_match_the_tier(stack: str) -> None:
+    config = stack_pack_config(stack)
+    tier = TIER_DEFAULTS[stack]
+    assert config["cost-monthly-budget"]["monthlyBudgetUsd"] == tier["observability"]["monthlyBudgetUsd"]
+    assert config["cost-gpu-ceiling"]["maxGpuNodes"] >= tier["cluster"]["gpuNodes"]["maxSize"]
+    assert config["k8s-image-pinning"]["requireDigest"] == tier["workloads"]["requireDigests"]
+    assert config["eks-endpoint-private"]["allowPublicEndpoint"] == tier["cluster"]["endpointPublicAccess"]
+
+
+def test_dev_public_endpoint_allow_list_covers_the_dev_stack() -> None:
+    dev_yaml = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    cidrs = dev_yaml["config"]["visionrag:cluster"]["publicAccessCidrs"]
+    assert set(cidrs) <= set(stack_pack_config("dev")["eks-endpoint-private"]["allowedPublicCidrs"])
+    assert all(not c.endswith("/0") for c in stack_pack_config("dev")["eks-endpoint-private"]["allowedPublicCidrs"])

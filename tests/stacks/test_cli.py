@@ -1,0 +1,216 @@
+"""`python -m stacks`: formats, exit statuses, the plan JSON contract and the policy-pack seam.
+
+The stacks' records come from the session fixture (tests/conftest.py) so no test here reruns a whole stack; one
+test runs the real module in a subprocess to prove the entry point itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from stacks import cli
+from stacks import plan as plan_mod
+from stacks.offline import ROOT, Record, run_stack
+from stacks.plan import build_plan, exit_code
+
+STACKS = ("dev", "staging", "prod")
+PLAN_KEYS = {
+    "format",
+    "stack",
+    "config",
+    "resources",
+    "outputs",
+    "policyPack",
+    "violations",
+    "cost",
+    "manifests",
+    "awsValues",
+    "summary",
+}
+RESOURCE_KEYS = {"urn", "type", "name", "parent", "dependencies", "inputs", "outputs", "custom", "provider"}
+
+
+@pytest.fixture
+def use_records(monkeypatch: pytest.MonkeyPatch, records: dict[str, Record]) -> dict[str, Record]:
+    monkeypatch.setattr(cli, "run_stack", lambda stack: records[stack])
+    return records
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_json_is_the_documented_plan(use_records: dict[str, Record], stack: str) -> None:
+    code, out, _ = _cli("preview", stack, "--format", "json")
+    plan = json.loads(out)
+    assert set(plan) == PLAN_KEYS
+    assert plan["format"] == plan_mod.PLAN_FORMAT
+    assert plan["stack"] == stack
+    assert plan["config"]["tier"] == stack
+    assert "llmApiKey" not in json.dumps(plan["config"])
+    for r in plan["resources"]:
+        assert set(r) == RESOURCE_KEYS
+    assert [r["urn"] for r in plan["resources"]] == sorted(r["urn"] for r in plan["resources"])
+    for v in plan["violations"]:
+        assert {"policy", "level", "message", "urn"} <= set(v)
+        assert v["level"] in ("mandatory", "advisory")
+    assert {"valid", "kubernetesVersion", "errors"} <= set(plan["manifests"])
+    assert {"valid", "checked", "errors"} <= set(plan["awsValues"])
+    assert code == (0 if plan["summary"]["ok"] else 1)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_policy_pack_and_cost_are_wired(use_records: dict[str, Record], stack: str) -> None:
+    """The real evaluator and estimator run (not the 'not available' fallback) with the stack's pack config."""
+    plan = json.loads(_cli("preview", stack, "--format", "json")[1])
+    assert plan["policyPack"]["available"], plan["policyPack"]["notice"]
+    assert plan["policyPack"]["config"] == f"policies/config/{stack}.json"
+    assert plan["cost"]["available"]
+    assert plan["cost"]["currency"] == "USD"
+    assert plan["cost"]["monthlyTotal"] > 0
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_committed_stacks_pass(use_records: dict[str, Record], stack: str) -> None:
+    code, out, _ = _cli("preview", stack, "--format", "json")
+    plan = json.loads(out)
+    blocking = [v for v in plan["violations"] if v["level"] == "mandatory"]
+    assert not blocking, blocking
+    assert code == 0
+
+
+def test_table_sections_in_order(use_records: dict[str, Record]) -> None:
+    code, out, _ = _cli("preview", "prod")
+    positions = [
+        out.index(h)
+        for h in ("Resources:", "Policy violations", "Cost", "Kubernetes manifests:", "AWS values:", "Result:")
+    ]
+    assert positions == sorted(positions)
+    plan = build_plan(use_records["prod"])
+    assert f"Resources: {plan['summary']['resources']} " in out
+    assert ("Result: OK" in out) == (code == 0)
+
+
+def test_markdown_is_a_pr_comment(use_records: dict[str, Record]) -> None:
+    code, out, _ = _cli("preview", "staging", "--format", "markdown")
+    assert out.startswith("### `staging`: offline preview")
+    for heading in ("#### Policy violations", "#### Cost", "#### Kubernetes manifests", "#### AWS values"):
+        assert heading in out
+    assert "<details><summary>Resources by component</summary>" in out
+    assert ("✅ OK" in out) == (code == 0)
+
+
+def test_plan_out_writes_json_next_to_other_format(use_records: dict[str, Record], tmp_path: Path) -> None:
+    target = tmp_path / "plans" / "dev.json"
+    _, out, _ = _cli("preview", "dev", "--format", "markdown", "--plan-out", str(target))
+    assert out.startswith("### `dev`")
+    assert json.loads(target.read_text())["stack"] == "dev"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["preview"],
+        ["preview", "qa"],
+        ["preview", "dev", "--format", "yaml"],
+        ["manifests", "dev"],
+        ["deploy", "dev"],
+        [],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str]) -> None:
+    code, out, _ = _cli(*argv)
+    assert code == 2
+    assert out == ""
+
+
+def test_verify_is_dispatched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stacks import verify
+
+    seen: list[list[str]] = []
+
+    def fake_main(argv: list[str]) -> int:
+        seen.append(list(argv))
+        return 7
+
+    monkeypatch.setattr(verify, "main", fake_main)
+    assert _cli("verify", "prod", "--outputs", "-")[0] == 7
+    assert seen == [["prod", "--outputs", "-"]]
+
+
+def _public_bucket(cfg) -> None:  # type: ignore[no-untyped-def]
+    comp = pulumi.ComponentResource("visionrag:test:Storage", "store")
+    aws.s3.Bucket("store-open", bucket="visionrag-dev-open", opts=pulumi.ResourceOptions(parent=comp))
+
+
+def test_mandatory_violation_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bucket with none of its guard rails: the real policy pack blocks it."""
+    record = run_stack("dev", program=_public_bucket)
+    monkeypatch.setattr(cli, "run_stack", lambda stack: record)
+    code, out, _ = _cli("preview", "dev", "--format", "json")
+    plan = json.loads(out)
+    mandatory = [v for v in plan["violations"] if v["level"] == "mandatory"]
+    assert mandatory
+    assert {v["urn"] for v in mandatory} == {record.one("aws:s3/bucket:Bucket", "store-open").urn}
+    assert code == 1
+    table = _cli("preview", "dev")[1]
+    assert "[MANDATORY]" in table and "Result: BLOCKED" in table
+
+
+def test_missing_policy_pack_is_a_notice_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, use_records: dict[str, Record]
+) -> None:
+    monkeypatch.setattr(plan_mod, "EVALUATOR_MODULE", "policies.no_such_evaluator")
+    monkeypatch.setattr(plan_mod, "COST_MODULE", "policies.no_such_cost")
+    code, out, _ = _cli("preview", "dev", "--format", "json")
+    plan = json.loads(out)
+    assert plan["policyPack"] == {
+        "available": False,
+        "config": None,
+        "notice": "policy pack not available (policies.no_such_evaluator is missing): policies were NOT evaluated",
+    }
+    assert plan["violations"] == []
+    assert plan["cost"]["available"] is False
+    assert "NOTICE: policy pack not available" in _cli("preview", "dev")[1]
+    assert code == 0
+
+
+def test_broken_policy_pack_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the pack's absence is tolerated: an import error inside it must not read as 'no violations'."""
+    import types
+
+    broken = types.ModuleType("policies.fake_evaluator")
+
+    def evaluate_plan(plan: dict[str, Any], pack_config: dict[str, Any]) -> list[Any]:
+        raise RuntimeError("rule crashed")
+
+    broken.evaluate_plan = evaluate_plan  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "policies.fake_evaluator", broken)
+    monkeypatch.setattr(plan_mod, "EVALUATOR_MODULE", "policies.fake_evaluator")
+    with pytest.raises(RuntimeError, match="rule crashed"):
+        plan_mod.evaluate_policies({"resources": []}, "dev")
+
+
+def test_module_entry_point_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "stacks", "preview", "dev", "--format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == exit_code(json.loads(proc.stdout)), proc.stderr
+    assert json.loads(proc.stdout)["stack"] == "dev"
