@@ -94,9 +94,10 @@ def build(path: Path, corpus: Corpus, pages: int, batch: int = 50) -> tuple[qe.E
                 qe.Point(
                     id=pid,
                     vector={
-                        "original": vectors.tolist(),
-                        "mean_pooling_rows": rows.tolist(),
-                        "mean_pooling_columns": cols.tolist(),
+                        # numpy arrays go straight into the engine (no Python float lists).
+                        "original": vectors,
+                        "mean_pooling_rows": rows,
+                        "mean_pooling_columns": cols,
                     },
                     payload={"page": pid},
                 )

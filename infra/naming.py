@@ -13,6 +13,10 @@ _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # starting and ending with a letter or digit. We never use '.' (it breaks virtual-hosted-style TLS).
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 S3_BUCKET_NAME_MAX = 63
+# The only retention periods CloudWatch Logs accepts (PutRetentionPolicy; tests compare this with botocore's model).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
 
 
 def check_name_prefix(field: str, value: str) -> None:

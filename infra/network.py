@@ -14,7 +14,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from infra.naming import check_name_prefix, check_region
+from infra.naming import LOG_RETENTION_DAYS, check_name_prefix, check_region
 from infra.policy_document import policy_document
 
 NatLayout = Literal["single", "perAz"]
@@ -48,12 +48,6 @@ class NetworkArgs:
     flow_log_retention_days: int
     logs_key_arn: pulumi.Input[str]
     tags: Mapping[str, str] = field(default_factory=dict)
-
-
-# CloudWatch Logs accepts only these retention values.
-LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
-)
 
 
 def _validate(args: NetworkArgs) -> None:

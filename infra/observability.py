@@ -215,10 +215,9 @@ class Observability(pulumi.ComponentResource):
             f"{name}-scraper-role",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="aps-collector-role"),
             rules=[
+                # Pod discovery only. No nodes/proxy: GET on it reaches the kubelet API, far more than metrics.
                 k8s.rbac.v1.PolicyRuleArgs(
-                    api_groups=[""],
-                    resources=["nodes", "nodes/proxy", "nodes/metrics", "services", "endpoints", "pods"],
-                    verbs=["get", "list", "watch"],
+                    api_groups=[""], resources=["pods", "services", "endpoints"], verbs=["get", "list", "watch"]
                 ),
                 k8s.rbac.v1.PolicyRuleArgs(
                     api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=["get", "list", "watch"]

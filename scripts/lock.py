@@ -6,7 +6,7 @@
 
 Each file is `pip-compile --generate-hashes` output, so `pip install --require-hashes --no-deps -r
 requirements/<extra>.txt` reproduces exactly the tested set (CI, the deploy workflow and the Dockerfiles install
-this way). Renovate's pip-compile manager re-runs the command recorded in each file's header. Needs pip-tools
+this way). Renovate's pip-compile manager re-runs the pip-compile command recorded in each header. Needs pip-tools
 (`pip install pip-tools==7.6.2`) and PyPI; the local CPU torch wheel is deliberately NOT used (find-links off):
 the embedder image runs the PyPI (CUDA) build on the GPU nodes.
 """
@@ -41,7 +41,6 @@ def main(argv: list[str]) -> int:
         print(f"lock: unknown {unknown}; allowed: {', '.join(EXTRAS)} or requirements/<name>.in", file=sys.stderr)
         return 2
     env = {k: v for k, v in os.environ.items() if k not in ("PIP_FIND_LINKS",)}
-    env["CUSTOM_COMPILE_COMMAND"] = "python scripts/lock.py"
     for name in names:
         print(f"lock: requirements/{name}.txt", file=sys.stderr)
         subprocess.run(compile_one(name), cwd=ROOT, env=env, check=True)  # noqa: S603 - fixed argv

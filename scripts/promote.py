@@ -33,7 +33,7 @@ from ruamel.yaml.comments import CommentedMap
 
 NAMESPACE = "visionrag"
 WORKLOADS_KEY = f"{NAMESPACE}:workloads"
-STACKS = ("dev", "staging", "prod")
+STACK_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 # Built image -> the workloads that run it (the snapshot CronJob runs the worker image's ops commands).
 TARGETS: dict[str, tuple[str, ...]] = {
     "api": ("api",),
@@ -60,11 +60,14 @@ def check_digest_ref(key: str, ref: Any) -> str:
 
 
 def stack_file(root: Path, stack: str) -> Path:
-    if stack not in STACKS:
-        raise PromoteError(f"--stack: {stack!r} is not a stack; allowed: {', '.join(STACKS)}")
+    # Any existing stack file (dev/staging/prod, or a DR copy such as prod-dr); promote never creates one.
+    existing = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
     path = root / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise PromoteError(f"--stack: {path} does not exist (create the stack config first; promote never does)")
+    if not STACK_NAME.match(stack) or not path.is_file():
+        raise PromoteError(
+            f"--stack: {stack!r} has no Pulumi.{stack}.yaml in {root}; allowed: {', '.join(existing) or '(none)'} "
+            "(create the stack config first; promote never does)"
+        )
     return path
 
 

@@ -9,7 +9,7 @@ version the cluster runs (`cluster.kubernetesVersion`).
 
 Not objects, and skipped: providers, Helm releases (`kubernetes:helm.sh/v3:Release`, judged through their
 `values`), and the `yaml`/`kustomize` components. Kinds with no bundled schema (CRD instances) are listed under
-`unchecked`, never silently passed.
+`unchecked` (their metadata is still validated strictly), never silently passed.
 """
 
 from __future__ import annotations
@@ -137,6 +137,26 @@ def _validator(schema_dir: str, kind: str, api_version: str) -> jsonschema.proto
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
+_OBJECT_META = {"$ref": "/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+
+
+@functools.lru_cache(maxsize=8)
+def _custom_validator(schema_dir: str) -> jsonschema.protocols.Validator:
+    # A custom resource's own schema lives in its CRD, installed by a Helm chart at deploy time; what every
+    # object shares is checked here: apiVersion/kind, a strict ObjectMeta, and a spec object.
+    schema = {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {**_OBJECT_META, "required": ["name"]},
+            "spec": {"type": "object"},
+        },
+    }
+    return jsonschema.validators.Draft202012Validator(schema, registry=_definitions(schema_dir))
+
+
 def schema_version_for(kubernetes_version: str) -> str:
     """The newest bundled schema version not newer than the cluster's (as kubernetes-validate picks it)."""
     want = tuple(int(p) for p in kv.major_minor(kubernetes_version).split("."))
@@ -150,12 +170,13 @@ def schema_version_for(kubernetes_version: str) -> str:
 
 
 def validate_manifest(manifest: Manifest, schema_version: str) -> tuple[list[dict[str, Any]], bool]:
-    """(errors, checked). `checked` is False when no schema exists for the kind."""
+    """(errors, fully_checked). Kinds with no bundled schema (custom resources) get the common checks only."""
     schema_dir = f"v{schema_version}.0-local-strict"
+    checked = True
     try:
         validator = _validator(schema_dir, manifest.kind, manifest.api_version)
     except FileNotFoundError:
-        return [], False
+        validator, checked = _custom_validator(schema_dir), False
     errors = []
     for err in sorted(validator.iter_errors(manifest.body), key=lambda e: list(e.absolute_path)):
         path = ".".join(str(p) for p in err.absolute_path)
@@ -168,7 +189,7 @@ def validate_manifest(manifest: Manifest, schema_version: str) -> tuple[list[dic
                 "message": err.message,
             }
         )
-    return errors, True
+    return errors, checked
 
 
 def build_manifests(record: Record, *, kubernetes_version: str | None = None) -> ManifestReport:
@@ -195,7 +216,12 @@ def build_manifests(record: Record, *, kubernetes_version: str | None = None) ->
         report.errors.extend(errors)
         if not checked:
             report.unchecked.append(
-                {"urn": m.urn, "apiVersion": m.api_version, "kind": m.kind, "reason": "no bundled schema"}
+                {
+                    "urn": m.urn,
+                    "apiVersion": m.api_version,
+                    "kind": m.kind,
+                    "reason": "custom resource: no bundled schema (metadata and shape checked only)",
+                }
             )
     return report
 

@@ -36,12 +36,12 @@ OUT_REGION = "region"
 OUT_TIER = "tier"
 OUT_CLUSTER = "clusterName"
 OUT_NODE_GROUPS = "nodeGroupNames"  # list[str] (system + gpu)
-OUT_BUCKETS = "bucketNames"  # {pages, snapshots, audit, models, accessLogs}
+OUT_BUCKETS = "bucketNames"  # {pages, snapshots, audit, models, access-logs} (infra/storage.py BUCKETS)
 OUT_KMS = "kmsKeyArns"  # {name: key ARN}
 OUT_ALB = "albArn"
 OUT_WEB_ACL = "webAclArn"  # optional: when present, the ALB's association must be this ACL
 OUT_ECR = "ecrRepositoryUrls"  # {api, worker, embedder: "<acct>.dkr.ecr.<region>.amazonaws.com/<repo>"}
-OUT_SECRETS = "secretArns"  # {name: secret ARN}
+OUT_SECRETS = "secretNames"  # {name: secret name or ARN}; describe_secret takes either
 
 REQUIRED_OUTPUTS: tuple[str, ...] = (
     OUT_CLUSTER,
@@ -52,7 +52,7 @@ REQUIRED_OUTPUTS: tuple[str, ...] = (
     OUT_ECR,
     OUT_SECRETS,
 )
-EXPECTED_BUCKETS = ("pages", "snapshots", "audit", "models", "accessLogs")
+EXPECTED_BUCKETS = ("pages", "snapshots", "audit", "models", "access-logs")
 EXPECTED_REPOSITORIES = ("api", "worker", "embedder")
 STACKS = ("dev", "staging", "prod")
 
@@ -123,7 +123,7 @@ def _output_problems(outputs: Mapping[str, Any]) -> list[CheckResult]:
                     bad(OUT_ECR, f"no repository for {name!r} (expected {', '.join(EXPECTED_REPOSITORIES)})")
     for key in (OUT_KMS, OUT_SECRETS):
         if key in outputs and (not isinstance(outputs[key], Mapping) or not outputs[key]):
-            bad(key, "expected a non-empty object of name -> ARN")
+            bad(key, "expected a non-empty object of name -> ARN/name")
     if OUT_NODE_GROUPS in outputs and (not isinstance(outputs[OUT_NODE_GROUPS], list) or not outputs[OUT_NODE_GROUPS]):
         bad(OUT_NODE_GROUPS, "expected a non-empty list of node group names")
     return problems

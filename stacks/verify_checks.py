@@ -34,7 +34,7 @@ ALLOWED_TLS_POLICIES = frozenset(
 REQUIRED_EKS_LOG_TYPES = frozenset({"api", "audit", "authenticator"})
 # S3 server access logs and ALB access logs can only be delivered to an SSE-S3 bucket, so that one bucket is
 # judged against AES256; every other bucket must be SSE-KMS with a bucket key.
-SSE_S3_BUCKET_ROLES = frozenset({"accessLogs"})
+SSE_S3_BUCKET_ROLES = frozenset({"access-logs"})
 # Names AWS gives the service-default keys; a secret under one of them is not under our CMK.
 _DEFAULT_KEY_ALIASES = ("alias/aws/secretsmanager", "aws/secretsmanager")
 
@@ -336,12 +336,12 @@ def _registry_scans(cfg: Mapping[str, Any] | None, repository: str) -> bool:
     return False
 
 
-def check_secret(sm: Any, name: str, secret_arn: str, cmk_arns: Iterable[str]) -> list[CheckResult]:
+def check_secret(sm: Any, name: str, secret_id: str, cmk_arns: Iterable[str]) -> list[CheckResult]:
     rec = _Recorder("secretsmanager", f"{name}")
     cmks = set(cmk_arns)
 
     def kms_key() -> tuple[bool, str]:
-        key = sm.describe_secret(SecretId=secret_arn).get("KmsKeyId")
+        key = sm.describe_secret(SecretId=secret_id).get("KmsKeyId")
         if not key or key in _DEFAULT_KEY_ALIASES:
             return False, "encrypted with the AWS-managed default key"
         if cmks and key not in cmks and not any(arn.endswith(f"/{key}") for arn in cmks):

@@ -10,7 +10,9 @@ with no cached key the request gets 503 (the dependency is down) rather than 401
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,8 +135,19 @@ class JwksCache:
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings, jwks: JwksCache) -> None:
+    """Verifies tokens; a verified token is remembered (by hash) until it expires, at most `cache_ttl_s`.
+
+    The short cap bounds how long a token keeps working after its key is pulled from the JWKS; the signature
+    check is the most expensive step of an authenticated request, and clients reuse one token for many calls.
+    """
+
+    def __init__(
+        self, settings: Settings, jwks: JwksCache, *, cache_ttl_s: float = 60.0, cache_size: int = 10_000
+    ) -> None:
         self._jwks = jwks
+        self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._cache_ttl_s = cache_ttl_s
+        self._cache_size = cache_size
         self._issuer = settings.auth_issuer_url
         self._audience = settings.auth_audience
         self._algorithms = [alg for alg in settings.auth_algorithms if alg in SAFE_JWT_ALGORITHMS]
@@ -143,6 +156,21 @@ class TokenVerifier:
         self._tenant_claim = settings.auth_tenant_claim
 
     async def verify(self, token: str) -> Principal:
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._cache.get(digest)
+        now = time.time()
+        if cached is not None:
+            if now < cached[0]:
+                self._cache.move_to_end(digest)
+                return cached[1]
+            del self._cache[digest]
+        principal, exp = await self._verify(token)
+        self._cache[digest] = (min(exp, now + self._cache_ttl_s), principal)
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -188,4 +216,5 @@ class TokenVerifier:
         if self._tenant_claim:
             tenant = _claim(claims, self._tenant_claim)
             scope = f"tenant:{tenant}" if isinstance(tenant, str) and tenant else f"sub:{sub}"
-        return Principal(sub=sub, roles=roles_from(claims, self._roles_claim), scope=scope, claims=claims)
+        principal = Principal(sub=sub, roles=roles_from(claims, self._roles_claim), scope=scope, claims=claims)
+        return principal, float(claims["exp"])

@@ -85,8 +85,8 @@ def _route_limit(scope: str):  # type: ignore[no-untyped-def]
         if not services.settings.rate_limit_enabled:
             return
         items = getattr(services.limiter.limits, scope)
+        # Per identity here; per IP is the general limit every protected route already counted (limit_ip).
         await services.limiter.hit(scope, items, "sub", user.sub)
-        await services.limiter.hit(scope, items, "ip", getattr(request.state, "client_ip", "unknown"))
 
     limit.__name__ = f"limit_{scope}"
     return limit

@@ -4,8 +4,8 @@
   from the right, skipping trusted hops, and the first untrusted address is the client. A client can therefore
   prepend whatever it likes to X-Forwarded-For without changing the address it is counted under.
 - Every protected route counts against a general per-IP limit (`RATE_LIMIT_PER_MINUTE`, checked before the
-  token so credential stuffing is throttled too); search, chat and upload have their own limits, counted both
-  per identity (`sub`) and per IP.
+  token so credential stuffing is throttled too); search, chat and upload have their own limits per identity
+  (`sub`), so one caller cannot spend another's allowance and a botnet of tokens still meets the IP limit.
 - Exceeding a limit is 429 with `Retry-After` (seconds until the window frees a slot).
 We use `limits` directly rather than slowapi's decorator because the key (identity) is only known after auth,
 inside a dependency; slowapi is a thin wrapper over the same strategies and storage.

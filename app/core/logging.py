@@ -69,6 +69,13 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
+def _redact_exception(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    exc = event_dict.get("exception")
+    if isinstance(exc, str):
+        event_dict["exception"] = _SENSITIVE_VALUE.sub(REDACTED, exc)
+    return event_dict
+
+
 def _add_request_id(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     request_id = request_id_var.get()
     if request_id and "request_id" not in event_dict:
@@ -99,10 +106,11 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
+        # Both chains above already ran `redact`; the traceback text is scrubbed of tokens here.
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            redact,
+            _redact_exception,
             renderer,
         ],
     )

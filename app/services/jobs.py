@@ -231,3 +231,12 @@ async def enqueue_index(
         _queue_name=queue_name,
     )
     return status
+
+
+async def enqueue_reindex(
+    pool: Any, store: JobStore, *, job_id: str, owner: str, drop_old: bool = False, queue_name: str = QUEUE_NAME
+) -> JobStatus:
+    """Queue the admin reindex job (re-embed everything into a new collection version, then switch the alias)."""
+    status = await store.create(job_id, document_id="*", filename="", owner=owner)
+    await pool.enqueue_job(REINDEX_FUNCTION, job_id=job_id, drop_old=drop_old, _job_id=job_id, _queue_name=queue_name)
+    return status

@@ -11,7 +11,7 @@ from arq import Retry
 from arq.connections import RedisSettings
 
 from app.services.embedder_client import EmbedderClient, EmbedderRejected
-from app.services.jobs import INDEX_FUNCTION, JobStore
+from app.services.jobs import INDEX_FUNCTION, REINDEX_FUNCTION, JobStore
 from app.services.storage import PageStorage, document_prefixes
 from app.services.vectors import VectorIndex, make_qdrant_client
 from app.worker import metrics
@@ -149,10 +149,39 @@ async def index_document(
     }
 
 
+async def reindex_collection(ctx: dict[str, Any], *, job_id: str, drop_old: bool = False) -> dict[str, Any]:
+    """Admin job: re-embed every page into a new collection version and switch the alias."""
+    from app.ops.reindex import Reindexer
+
+    jobs: JobStore = ctx["jobs"]
+    indexer: Indexer = ctx["indexer"]
+    await jobs.start(job_id, attempt=int(ctx.get("job_try", 1)))
+    reindexer = Reindexer(
+        storage=indexer.storage,
+        vectors=indexer.vectors,
+        embedder=indexer.embedder,
+        batch=indexer.options.embed_batch,
+        jobs=jobs,
+        job_id=job_id,
+    )
+    try:
+        result = await reindexer.run(drop_old=drop_old)
+    except Exception as exc:
+        await jobs.finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    await jobs.finish(job_id, "succeeded")
+    return {
+        "state": "succeeded",
+        "target": result.target,
+        "copied": result.copied,
+        "missing_images": len(result.missing_images),
+    }
+
+
 def worker_options(settings: WorkerSettings, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for `arq.Worker` (tests pass overrides such as burst=True or a prepared ctx)."""
     options: dict[str, Any] = {
-        "functions": [index_document],
+        "functions": [index_document, reindex_collection],
         "queue_name": settings.worker_queue_name,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "on_startup": startup,
@@ -162,6 +191,7 @@ def worker_options(settings: WorkerSettings, **overrides: Any) -> dict[str, Any]
         # arq's own limit sits one above ours: our handler records the dead letter on the last attempt.
         "max_tries": settings.worker_max_tries + 1,
         "keep_result": 3600,
+        "health_check_interval": 30,
         "ctx": {"settings": settings},
     }
     options.update(overrides)
@@ -169,3 +199,4 @@ def worker_options(settings: WorkerSettings, **overrides: Any) -> dict[str, Any]
 
 
 assert index_document.__name__ == INDEX_FUNCTION
+assert reindex_collection.__name__ == REINDEX_FUNCTION

@@ -47,6 +47,8 @@ VALUE_PATTERNS = {
     "JSON web token": re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
 }
 
+_ANY_PATTERN = re.compile("|".join(f"(?:{p.pattern})" for p in VALUE_PATTERNS.values()))
+
 
 def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(value, Mapping):
@@ -114,6 +116,8 @@ def _no_plaintext(args: ResourceValidationArgs, report: Report) -> None:
             if key == "userData" and (decoded := _decoded(value)):
                 texts.append(decoded)
             for text in texts:
+                if not _ANY_PATTERN.search(text):
+                    continue
                 for what, pattern in VALUE_PATTERNS.items():
                     if pattern.search(text):
                         report(f"{path} contains what looks like a {what}")

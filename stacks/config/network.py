@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from infra.naming import LOG_RETENTION_DAYS
 from stacks.config.base import StrictModel
 
 
@@ -18,10 +19,21 @@ class NetworkConfig(StrictModel):
     nat_gateways: Literal["single", "perAz"]
     flow_log_retention_days: int = Field(ge=1)
 
+    @field_validator("flow_log_retention_days")
+    @classmethod
+    def _retention(cls, v: int) -> int:
+        if v not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{v} is not a CloudWatch Logs retention; allowed: {sorted(LOG_RETENTION_DAYS)}")
+        return v
+
     @field_validator("vpc_cidr")
     @classmethod
     def _cidr(cls, v: str) -> str:
-        net = ipaddress.ip_network(v, strict=True)
-        if net.version != 4 or not net.is_private or net.prefixlen > 20:
-            raise ValueError(f"{v!r} must be a private IPv4 network of /20 or larger")
+        try:
+            net = ipaddress.ip_network(v, strict=True)
+        except ValueError as err:
+            raise ValueError(f"{v!r} is not a network address ({err})") from None
+        # AWS caps a VPC's primary block at /16; below /20 the private subnets (one VPC address per pod) run out.
+        if net.version != 4 or not net.is_private or not 16 <= net.prefixlen <= 20:
+            raise ValueError(f"{v!r} must be a private IPv4 network between /16 and /20")
         return v

@@ -9,8 +9,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image, ImageDraw
 
 
@@ -54,3 +56,23 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+# --- fixtures (imported by the conftests of tests/app/{embedder,worker,ops,integration}) ----------------------
+@pytest.fixture(scope="session")
+def tiny_colpali(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random ColPali checkpoint, built once per session and shared by every folder."""
+    from app.embedder.tiny_model import ensure_tiny_colpali
+
+    return ensure_tiny_colpali(tmp_path_factory.getbasetemp() / "tiny-colpali")
+
+
+@pytest.fixture(scope="session")
+def embedder_url(tiny_colpali: Path) -> Iterator[str]:
+    """The real embedder app on the tiny model, over real HTTP (uvicorn in a thread)."""
+    from app.embedder.app import create_app
+    from app.embedder.settings import EmbedderSettings
+
+    settings = EmbedderSettings(model=str(tiny_colpali), max_batch_size=8, max_wait_ms=2)
+    with serve_in_thread(create_app(settings)) as url:
+        yield url

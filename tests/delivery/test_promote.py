@@ -155,10 +155,11 @@ def test_set_rejects_bad_image_files(root: Path, data: Any, message: str, capsys
 def test_unknown_or_missing_stack_is_refused(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = str(write_images(root, images()))
     assert promote.main(["--root", str(root), "set", "--stack", "qa", "--images", path]) == 2
-    assert "allowed: dev, staging, prod" in capsys.readouterr().err
+    assert "'qa' has no Pulumi.qa.yaml" in capsys.readouterr().err
     assert promote.main(["--root", str(root), "set", "--stack", "dev", "--images", path]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "allowed: prod, staging" in capsys.readouterr().err
     assert not (root / "Pulumi.dev.yaml").exists()
+    assert promote.main(["--root", str(root), "set", "--stack", "../prod", "--images", path]) == 2
 
 
 def test_export_then_set_carries_the_exact_digests_to_the_next_stage(root: Path) -> None:

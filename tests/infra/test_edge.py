@@ -240,3 +240,30 @@ def _args(**changes: Any) -> EdgeArgs:
 def test_args_refuse_bad_edges(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         Edge("edge", _args(**changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"rate_limit": 99}, "rate_limit"), ({"rate_limit": 2_000_000_001}, "rate_limit"), ({"log_retention_days": 42},
+     "log_retention_days"), ({"acl_name": ""}, "acl_name")],
+)  # fmt: skip
+def test_web_firewall_refuses_bad_args(changes: dict[str, Any], field: str) -> None:
+    from infra.waf import WebFirewall, WebFirewallArgs
+
+    base = WebFirewallArgs(
+        acl_name="visionrag-prod",
+        resource_arn="arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/x/1",
+        rate_limit=2000,
+        logs_key_arn="arn:aws:kms:us-east-1:123456789012:key/logs",
+        log_retention_days=90,
+    )
+    with pytest.raises(ValueError, match=field):
+        WebFirewall("waf", dataclasses.replace(base, **changes))
+
+
+def test_waf_rate_limit_out_of_range_is_refused_by_config() -> None:
+    from stacks.config import ConfigError
+    from stacks.offline import run_stack
+
+    with pytest.raises(ConfigError, match="edge.wafRateLimit"):
+        run_stack("prod", overrides={"visionrag:edge": {"wafRateLimit": 10}})

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infra.network import INTERFACE_ENDPOINTS, Network, NetworkArgs, subnet_layout
-from stacks.config import StackConfig
+from stacks.config import ConfigError, StackConfig
 from stacks.offline import Record, RecordedResource, run_stack
 
 STACKS = ("dev", "staging", "prod")
@@ -236,3 +236,20 @@ def test_valid_args_build() -> None:
 
     record = run_stack("dev", program=program)
     assert len(record.of_type(SUBNET)) == 6
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "shown"),
+    [
+        ({"flowLogRetentionDays": 10}, "network.flowLogRetentionDays", "allowed: [1, 3, 5"),
+        ({"vpcCidr": "10.0.0.0/8"}, "network.vpcCidr", "between /16 and /20"),
+        ({"vpcCidr": "8.8.0.0/16"}, "network.vpcCidr", "private IPv4"),
+        ({"vpcCidr": "10.40.0.1/16"}, "network.vpcCidr", "not a network address"),
+        ({"azCount": 4}, "network.azCount", "4"),
+        ({"natGateways": "none"}, "network.natGateways", "'single' or 'perAz'"),
+    ],
+)
+def test_config_refuses_a_bad_network_naming_the_key(override: dict[str, Any], key: str, shown: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        run_stack("dev", overrides={"visionrag:network": override})
+    assert f"visionrag:{key}:" in str(err.value) and shown in str(err.value)

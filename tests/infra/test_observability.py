@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -165,6 +166,8 @@ def test_amp_workspace_and_scraper(records: dict[str, Record], stack: str) -> No
     (role,) = under(record, obs, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
     verbs = {v for rule in role.inputs["rules"] for v in rule["verbs"]}
     assert verbs <= {"get", "list", "watch"}
+    resources = {res for rule in role.inputs["rules"] for res in rule.get("resources", [])}
+    assert not any(res.startswith("nodes") or res == "secrets" for res in resources)
     (binding,) = under(record, obs, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
     assert binding.inputs["subjects"] == [
         {"kind": "User", "name": SCRAPER_USER, "apiGroup": "rbac.authorization.k8s.io"}
@@ -274,3 +277,39 @@ def test_bad_alarm_email_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="not-an-email"):
         run_stack("dev", overrides={"visionrag:observability": {"alarmEmails": ["not-an-email"]}})
+
+
+def test_alarm_and_budget_components_refuse_bad_args() -> None:
+    from infra.alarms import Alarms, AlarmsArgs
+    from infra.budget import CostBudget, CostBudgetArgs
+
+    alarms = AlarmsArgs(
+        name_prefix="visionrag-dev",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:t",
+        alb_arn_suffix="app/x/1",
+        target_group_arn_suffixes={"api": "targetgroup/api/1"},
+        alb_5xx_rate_percent=5,
+        cache_member_clusters=["c-001"],
+        cache_memory_percent=80,
+        pages_bucket_name="pages",
+        pages_quota_gib=10,
+    )
+    for changes, field in (
+        ({"alb_5xx_rate_percent": 0}, "alb_5xx_rate_percent"),
+        ({"cache_memory_percent": 120}, "cache_memory_percent"),
+        ({"pages_quota_gib": 0}, "pages_quota_gib"),
+        ({"target_group_arn_suffixes": {}}, "target_group_arn_suffixes"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            Alarms("alarms", dataclasses.replace(alarms, **changes))
+
+    budget = CostBudgetArgs(
+        budget_name="b", monthly_limit_usd=100, cost_tag=("tier", "dev"), topic_arn="arn:aws:sns:us-east-1:1:t"
+    )
+    for changes, field in (
+        ({"monthly_limit_usd": 0}, "monthly_limit_usd"),
+        ({"emails": [f"a{i}@example.com" for i in range(11)]}, "emails"),
+        ({"cost_tag": ("tier", "")}, "cost_tag"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            CostBudget("budget", dataclasses.replace(budget, **changes))

@@ -15,7 +15,7 @@ from typing import Any
 import botocore.session
 import pytest
 
-from infra.network import LOG_RETENTION_DAYS
+from infra.naming import LOG_RETENTION_DAYS
 from stacks.offline import Record
 
 # (resource type, dotted path of the recorded input ([] = every list item), service, botocore shape)

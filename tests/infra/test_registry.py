@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra.registry import IMAGES, Registry, RegistryArgs, lifecycle_policy
-from stacks.config import StackConfig
+from stacks.config import ConfigError, StackConfig
 from stacks.offline import Record, RecordedResource, run_stack
 
 STACKS = ("dev", "staging", "prod")
@@ -106,3 +106,11 @@ def test_invalid_args_are_refused_naming_the_field(field: str, changes: dict[str
 
     with pytest.raises(ValueError, match=rf"^{field}: "):
         run_stack("dev", program=program)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"), [({"keepReleases": 0}, "keepReleases"), ({"untaggedExpiryDays": 0}, "untaggedExpiryDays")]
+)
+def test_config_refuses_a_bad_registry_naming_the_key(override: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"visionrag:registry\.{key}: "):
+        run_stack("dev", overrides={"visionrag:registry": override})

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra.storage import BUCKETS, Storage, StorageArgs, bucket_names
-from stacks.config import StackConfig
+from stacks.config import ConfigError, StackConfig
 from stacks.offline import Record, RecordedResource, run_stack
 
 STACKS = ("dev", "staging", "prod")
@@ -256,3 +256,19 @@ def test_invalid_args_are_refused_naming_the_field(field: str, changes: dict[str
 
     with pytest.raises(ValueError, match=rf"^{field}: "):
         run_stack("dev", program=program)
+
+
+@pytest.mark.parametrize(
+    ("stack", "override", "key"),
+    [
+        ("dev", {"visionrag:storage": {"snapshotRetentionDays": 0}}, "storage.snapshotRetentionDays"),
+        ("dev", {"visionrag:storage": {"auditObjectLock": "legal-hold"}}, "storage.auditObjectLock"),
+        ("staging", {"visionrag:storage": {"auditObjectLock": "off"}}, "storage.auditObjectLock"),
+        ("prod", {"visionrag:storage": {"auditObjectLock": "governance"}}, "storage.auditObjectLock"),
+        ("prod", {"visionrag:storage": {"replication": False}}, "storage.replication"),
+        ("prod", {"visionrag:replicaRegion": "us-east-1"}, "replicaRegion"),
+    ],
+)
+def test_config_refuses_weakened_storage_naming_the_key(stack: str, override: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        run_stack(stack, overrides=override)

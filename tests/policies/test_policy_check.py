@@ -100,8 +100,12 @@ def test_sarif_schema_rejects_a_broken_document() -> None:
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [(None, "cannot read plan"), ("{not json", "is not JSON"), ('{"stack": "prod"}', "has no 'resources' list"),
-     ('{"resources": [{"type": "x"}]}', "resources[0] lacks")],
+    [
+        (None, "cannot read plan"),
+        ("{not json", "is not JSON"),
+        ('{"stack": "prod"}', "has no 'resources' list"),
+        ('{"resources": [{"type": "x"}]}', "resources[0] lacks"),
+    ],
 )
 def test_unreadable_plan_exits_two(tmp_path: Path, content: str | None, fragment: str) -> None:
     path = tmp_path / "plan.json"
@@ -126,7 +130,11 @@ def test_bad_pack_config_exits_two(plan, tmp_path: Path) -> None:
 def test_module_entry_point(broken_plan_file: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "policies.check", str(broken_plan_file), "--config", PROD, "--format", "json"],
-        capture_output=True, text=True, cwd=ROOT, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
     assert len(json.loads(proc.stdout)["violations"]) == 2

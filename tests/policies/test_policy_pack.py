@@ -57,8 +57,9 @@ def test_cli_path_imports_from_inside_a_standalone_pack_directory(tmp_path: Path
     # directory. Copy it out of the repository so nothing but the pack itself can satisfy its imports.
     pack = tmp_path / "pack"
     shutil.copytree(PACK, pack, ignore=shutil.ignore_patterns("__pycache__", "venv"))
-    proc = subprocess.run([sys.executable, "-c", _PROBE], cwd=pack, capture_output=True, text=True, check=False,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE], cwd=pack, capture_output=True, text=True, check=False, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["policies"] == len(ALL_POLICIES)
@@ -125,3 +126,18 @@ def test_dev_public_endpoint_allow_list_covers_the_dev_stack() -> None:
     cidrs = dev_yaml["config"]["visionrag:cluster"]["publicAccessCidrs"]
     assert set(cidrs) <= set(stack_pack_config("dev")["eks-endpoint-private"]["allowedPublicCidrs"])
     assert all(not c.endswith("/0") for c in stack_pack_config("dev")["eks-endpoint-private"]["allowedPublicCidrs"])
+
+
+def test_docs_table_matches_the_pack_configs() -> None:
+    rows = {}
+    for line in (ROOT / "docs" / "policies.md").read_text().splitlines():
+        m = re.match(r"\| `([a-z0-9-]+)` \| .* \| ([a-z]+)[^|]* \| ([a-z]+)[^|]* \| ([a-z]+)[^|]* \|$", line)
+        if m:
+            rows[m.group(1)] = m.groups()[1:]
+    assert set(rows) == {p.name for p in ALL_POLICIES}
+    for stack_index, stack in enumerate(STACKS):
+        resolved = resolve_config(stack_pack_config(stack))
+        for name, levels in rows.items():
+            assert levels[stack_index] == resolved[name].level.value, (
+                f"docs say {name} is {levels[stack_index]} in {stack}"
+            )

@@ -69,8 +69,15 @@ PAGES = "visionrag-prod-pages"
 def _public_policy(plan: Plan) -> None:
     res = _bucket_sibling(plan, "aws:s3/bucketPolicy:BucketPolicy", PAGES)
     doc = json.loads(res["inputs"]["policy"])
-    doc["Statement"].append({"Sid": "Oops", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                             "Resource": f"arn:aws:s3:::{PAGES}/*"})
+    doc["Statement"].append(
+        {
+            "Sid": "Oops",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{PAGES}/*",
+        }
+    )
     res["inputs"]["policy"] = json.dumps(doc)
 
 
@@ -99,15 +106,28 @@ def _gpu_pod(plan: Plan) -> dict[str, Any]:
 
 def _open_nodes_to_world(plan: Plan) -> None:
     sg = _pick(plan, "aws:ec2/securityGroup:SecurityGroup", lambda r: "node" in r["name"])
-    plan["resources"].append({
-        "urn": sg["urn"].replace("aws:ec2/securityGroup:SecurityGroup::", "aws:vpc/securityGroupIngressRule:"
-                                 "SecurityGroupIngressRule::") + "-ssh",
-        "type": "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "name": "nodes-ssh",
-        "parent": sg["parent"], "dependencies": [sg["urn"]], "custom": True, "provider": sg.get("provider"),
-        "inputs": {"securityGroupId": sg["outputs"]["id"], "cidrIpv4": "0.0.0.0/0", "fromPort": 22.0,
-                   "toPort": 22.0, "ipProtocol": "tcp"},
-        "outputs": {},
-    })
+    plan["resources"].append(
+        {
+            "urn": sg["urn"].replace(
+                "aws:ec2/securityGroup:SecurityGroup::", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule::"
+            )
+            + "-ssh",
+            "type": "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "name": "nodes-ssh",
+            "parent": sg["parent"],
+            "dependencies": [sg["urn"]],
+            "custom": True,
+            "provider": sg.get("provider"),
+            "inputs": {
+                "securityGroupId": sg["outputs"]["id"],
+                "cidrIpv4": "0.0.0.0/0",
+                "fromPort": 22.0,
+                "toPort": 22.0,
+                "ipProtocol": "tcp",
+            },
+            "outputs": {},
+        }
+    )
 
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -115,85 +135,187 @@ GPU_NG: Callable[[dict[str, Any]], bool] = lambda r: "NVIDIA" in str(r["inputs"]
 SYSTEM_NG: Callable[[dict[str, Any]], bool] = lambda r: "NVIDIA" not in str(r["inputs"].get("amiType"))  # noqa: E731
 
 MUTATIONS: list[tuple[str, str, Callable[[Plan], None]]] = [
-    ("public bucket", "s3-public-access-block",
-     lambda p: _bucket_sibling(p, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", PAGES)["inputs"].update(
-         blockPublicPolicy=False, restrictPublicBuckets=False)),
+    (
+        "public bucket",
+        "s3-public-access-block",
+        lambda p: _bucket_sibling(p, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", PAGES)["inputs"].update(
+            blockPublicPolicy=False, restrictPublicBuckets=False
+        ),
+    ),
     ("public bucket policy", "s3-no-public-policy", _public_policy),
-    ("drop SSE", "s3-sse-kms",
-     lambda p: _remove(p, _bucket_sibling(
-         p, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", PAGES))),
-    ("versioning suspended", "s3-versioning",
-     lambda p: _bucket_sibling(p, "aws:s3/bucketVersioning:BucketVersioning", PAGES)["inputs"].update(
-         versioningConfiguration={"status": "Suspended"})),
+    (
+        "drop SSE",
+        "s3-sse-kms",
+        lambda p: _remove(
+            p,
+            _bucket_sibling(
+                p, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", PAGES
+            ),
+        ),
+    ),
+    (
+        "versioning suspended",
+        "s3-versioning",
+        lambda p: _bucket_sibling(p, "aws:s3/bucketVersioning:BucketVersioning", PAGES)["inputs"].update(
+            versioningConfiguration={"status": "Suspended"}
+        ),
+    ),
     ("TLS deny removed", "s3-tls-only", _drop_tls_deny),
-    ("access logs off", "s3-access-logging",
-     lambda p: _remove(p, _bucket_sibling(p, "aws:s3/bucketLogging:BucketLogging", PAGES))),
-    ("replication dropped", "s3-replication",
-     lambda p: _remove(p, _bucket_sibling(p, "aws:s3/bucketReplicationConfig:BucketReplicationConfig", PAGES))),
-    ("audit lock governance", "s3-object-lock",
-     lambda p: _pick(p, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")["inputs"]["rule"][
-         "defaultRetention"].update(mode="GOVERNANCE")),
-    ("key rotation off", "kms-key-rotation",
-     lambda p: _pick(p, "aws:kms/key:Key")["inputs"].update(enableKeyRotation=False)),
-    ("public EKS endpoint 0.0.0.0/0", "eks-endpoint-private",
-     lambda p: _pick(p, "aws:eks/cluster:Cluster")["inputs"]["vpcConfig"].update(
-         endpointPublicAccess=True, publicAccessCidrs=["0.0.0.0/0"])),
-    ("no secrets encryption", "eks-secrets-encryption",
-     lambda p: _pick(p, "aws:eks/cluster:Cluster")["inputs"].pop("encryptionConfig")),
-    ("no audit log", "eks-control-plane-logs",
-     lambda p: _pick(p, "aws:eks/cluster:Cluster")["inputs"].update(enabledClusterLogTypes=["api"])),
-    ("IMDSv1 allowed", "launch-template-imdsv2",
-     lambda p: _pick(p, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["metadataOptions"].update(
-         httpTokens="optional")),
-    ("IMDS hop limit 2", "launch-template-imdsv2",
-     lambda p: _pick(p, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["metadataOptions"].update(
-         httpPutResponseHopLimit=2.0)),
-    ("unencrypted node volume", "launch-template-encrypted-volumes",
-     lambda p: _pick(p, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["blockDeviceMappings"][0]["ebs"].update(
-         encrypted="false")),
-    ("GPU taint removed", "eks-gpu-node-group",
-     lambda p: _pick(p, NODE_GROUP, GPU_NG)["inputs"].update(taints=[])),
-    ("GPU max over ceiling", "cost-gpu-ceiling",
-     lambda p: _pick(p, NODE_GROUP, GPU_NG)["inputs"]["scalingConfig"].update(maxSize=12.0)),
-    ("budget overrun", "cost-monthly-budget",
-     lambda p: _pick(p, NODE_GROUP, SYSTEM_NG)["inputs"]["scalingConfig"].update(desiredSize=120.0, maxSize=120.0)),
-    ("old TLS policy", "alb-listener-tls",
-     lambda p: _pick(p, "aws:lb/listener:Listener", lambda r: r["inputs"].get("protocol") == "HTTPS")[
-         "inputs"].update(sslPolicy="ELBSecurityPolicy-2016-08")),
-    ("HTTP listener forwards", "alb-listener-tls",
-     lambda p: _pick(p, "aws:lb/listener:Listener", lambda r: r["inputs"].get("protocol") == "HTTP")[
-         "inputs"].update(defaultActions=[{"type": "forward", "targetGroupArn": "arn:tg"}])),
-    ("WAF unassociated", "alb-waf",
-     lambda p: _remove(p, _pick(p, "aws:wafv2/webAclAssociation:WebAclAssociation"))),
-    ("ALB deletion protection off", "alb-deletion-protection",
-     lambda p: _pick(p, "aws:lb/loadBalancer:LoadBalancer")["inputs"].update(enableDeletionProtection=False)),
-    ("ALB access logs off", "alb-access-logs",
-     lambda p: _pick(p, "aws:lb/loadBalancer:LoadBalancer")["inputs"]["accessLogs"].update(enabled=False)),
+    (
+        "access logs off",
+        "s3-access-logging",
+        lambda p: _remove(p, _bucket_sibling(p, "aws:s3/bucketLogging:BucketLogging", PAGES)),
+    ),
+    (
+        "replication dropped",
+        "s3-replication",
+        lambda p: _remove(p, _bucket_sibling(p, "aws:s3/bucketReplicationConfig:BucketReplicationConfig", PAGES)),
+    ),
+    (
+        "audit lock governance",
+        "s3-object-lock",
+        lambda p: _pick(p, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")["inputs"]["rule"][
+            "defaultRetention"
+        ].update(mode="GOVERNANCE"),
+    ),
+    (
+        "key rotation off",
+        "kms-key-rotation",
+        lambda p: _pick(p, "aws:kms/key:Key")["inputs"].update(enableKeyRotation=False),
+    ),
+    (
+        "public EKS endpoint 0.0.0.0/0",
+        "eks-endpoint-private",
+        lambda p: _pick(p, "aws:eks/cluster:Cluster")["inputs"]["vpcConfig"].update(
+            endpointPublicAccess=True, publicAccessCidrs=["0.0.0.0/0"]
+        ),
+    ),
+    (
+        "no secrets encryption",
+        "eks-secrets-encryption",
+        lambda p: _pick(p, "aws:eks/cluster:Cluster")["inputs"].pop("encryptionConfig"),
+    ),
+    (
+        "no audit log",
+        "eks-control-plane-logs",
+        lambda p: _pick(p, "aws:eks/cluster:Cluster")["inputs"].update(enabledClusterLogTypes=["api"]),
+    ),
+    (
+        "IMDSv1 allowed",
+        "launch-template-imdsv2",
+        lambda p: _pick(p, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["metadataOptions"].update(
+            httpTokens="optional"
+        ),
+    ),
+    (
+        "IMDS hop limit 2",
+        "launch-template-imdsv2",
+        lambda p: _pick(p, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["metadataOptions"].update(
+            httpPutResponseHopLimit=2.0
+        ),
+    ),
+    (
+        "unencrypted node volume",
+        "launch-template-encrypted-volumes",
+        lambda p: _pick(p, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["blockDeviceMappings"][0]["ebs"].update(
+            encrypted="false"
+        ),
+    ),
+    ("GPU taint removed", "eks-gpu-node-group", lambda p: _pick(p, NODE_GROUP, GPU_NG)["inputs"].update(taints=[])),
+    (
+        "GPU max over ceiling",
+        "cost-gpu-ceiling",
+        lambda p: _pick(p, NODE_GROUP, GPU_NG)["inputs"]["scalingConfig"].update(maxSize=12.0),
+    ),
+    (
+        "budget overrun",
+        "cost-monthly-budget",
+        lambda p: _pick(p, NODE_GROUP, SYSTEM_NG)["inputs"]["scalingConfig"].update(desiredSize=120.0, maxSize=120.0),
+    ),
+    (
+        "old TLS policy",
+        "alb-listener-tls",
+        lambda p: _pick(p, "aws:lb/listener:Listener", lambda r: r["inputs"].get("protocol") == "HTTPS")[
+            "inputs"
+        ].update(sslPolicy="ELBSecurityPolicy-2016-08"),
+    ),
+    (
+        "HTTP listener forwards",
+        "alb-listener-tls",
+        lambda p: _pick(p, "aws:lb/listener:Listener", lambda r: r["inputs"].get("protocol") == "HTTP")[
+            "inputs"
+        ].update(defaultActions=[{"type": "forward", "targetGroupArn": "arn:tg"}]),
+    ),
+    ("WAF unassociated", "alb-waf", lambda p: _remove(p, _pick(p, "aws:wafv2/webAclAssociation:WebAclAssociation"))),
+    (
+        "ALB deletion protection off",
+        "alb-deletion-protection",
+        lambda p: _pick(p, "aws:lb/loadBalancer:LoadBalancer")["inputs"].update(enableDeletionProtection=False),
+    ),
+    (
+        "ALB access logs off",
+        "alb-access-logs",
+        lambda p: _pick(p, "aws:lb/loadBalancer:LoadBalancer")["inputs"]["accessLogs"].update(enabled=False),
+    ),
     ("SSH open to the world", "sg-no-public-ingress", _open_nodes_to_world),
     ("flow log removed", "vpc-flow-logs", lambda p: _remove(p, _pick(p, "aws:ec2/flowLog:FlowLog"))),
-    ("mutable ECR tags", "ecr-immutable-tags",
-     lambda p: _pick(p, "aws:ecr/repository:Repository")["inputs"].update(imageTagMutability="MUTABLE")),
-    ("secret on AWS key", "secretsmanager-cmk",
-     lambda p: _pick(p, "aws:secretsmanager/secret:Secret")["inputs"].pop("kmsKeyId")),
-    ("plaintext secret", "no-plaintext-secrets",
-     lambda p: _pick(p, "aws:secretsmanager/secretVersion:SecretVersion")["inputs"].update(secretString="hunter22")),
-    ("cache in clear", "elasticache-encryption",
-     lambda p: _pick(p, "aws:elasticache/replicationGroup:ReplicationGroup")["inputs"].update(
-         transitEncryptionEnabled=False)),
-    ("log group unencrypted", "log-group-encrypted-retained",
-     lambda p: _pick(p, "aws:cloudwatch/logGroup:LogGroup")["inputs"].pop("kmsKeyId")),
+    (
+        "mutable ECR tags",
+        "ecr-immutable-tags",
+        lambda p: _pick(p, "aws:ecr/repository:Repository")["inputs"].update(imageTagMutability="MUTABLE"),
+    ),
+    (
+        "secret on AWS key",
+        "secretsmanager-cmk",
+        lambda p: _pick(p, "aws:secretsmanager/secret:Secret")["inputs"].pop("kmsKeyId"),
+    ),
+    (
+        "plaintext secret",
+        "no-plaintext-secrets",
+        lambda p: _pick(p, "aws:secretsmanager/secretVersion:SecretVersion")["inputs"].update(secretString="hunter22"),
+    ),
+    (
+        "cache in clear",
+        "elasticache-encryption",
+        lambda p: _pick(p, "aws:elasticache/replicationGroup:ReplicationGroup")["inputs"].update(
+            transitEncryptionEnabled=False
+        ),
+    ),
+    (
+        "log group unencrypted",
+        "log-group-encrypted-retained",
+        lambda p: _pick(p, "aws:cloudwatch/logGroup:LogGroup")["inputs"].pop("kmsKeyId"),
+    ),
     # Kubernetes workloads (skipped with a reason until the workloads are composed into the program).
-    ("container limit dropped", "k8s-container-resources",
-     lambda p: _container(p)["resources"]["limits"].pop("memory")),
+    (
+        "container limit dropped",
+        "k8s-container-resources",
+        lambda p: _container(p)["resources"]["limits"].pop("memory"),
+    ),
     (":latest image", "k8s-image-pinning", lambda p: _container(p).update(image="visionrag/api:latest")),
     ("GPU toleration removed", "k8s-gpu-scheduling", lambda p: _gpu_pod(p).pop("tolerations")),
-    ("runs as root", "k8s-container-security-context",
-     lambda p: _container(p)["securityContext"].update(runAsNonRoot=False)),
-    ("LoadBalancer service", "k8s-no-external-service",
-     lambda p: _pick(p, "kubernetes:core/v1:Service")["inputs"]["spec"].update(type="LoadBalancer")),
-    ("default-deny removed", "k8s-default-deny-network-policy",
-     lambda p: _remove(p, _pick(p, "kubernetes:networking.k8s.io/v1:NetworkPolicy",
-                                lambda r: r["inputs"].get("spec", {}).get("podSelector") in ({}, None)))),
+    (
+        "runs as root",
+        "k8s-container-security-context",
+        lambda p: _container(p)["securityContext"].update(runAsNonRoot=False),
+    ),
+    (
+        "LoadBalancer service",
+        "k8s-no-external-service",
+        lambda p: _pick(p, "kubernetes:core/v1:Service")["inputs"]["spec"].update(type="LoadBalancer"),
+    ),
+    (
+        "default-deny removed",
+        "k8s-default-deny-network-policy",
+        lambda p: _remove(
+            p,
+            _pick(
+                p,
+                "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+                lambda r: r["inputs"].get("spec", {}).get("podSelector") in ({}, None),
+            ),
+        ),
+    ),
 ]
 
 

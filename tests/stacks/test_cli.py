@@ -95,7 +95,14 @@ def test_table_sections_in_order(use_records: dict[str, Record]) -> None:
     code, out, _ = _cli("preview", "prod")
     positions = [
         out.index(h)
-        for h in ("Resources:", "Policy violations", "Cost", "Kubernetes manifests:", "AWS values:", "Result:")
+        for h in (
+            "\nResources:",
+            "\nPolicy violations\n",
+            "\nCost\n",
+            "\nKubernetes manifests:",
+            "\nAWS values:",
+            "\nResult:",
+        )
     ]
     assert positions == sorted(positions)
     plan = build_plan(use_records["prod"])

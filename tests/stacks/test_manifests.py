@@ -151,8 +151,39 @@ def test_manifests_command_exits_1_on_invalid(monkeypatch: pytest.MonkeyPatch, b
     assert "INVALID Deployment/api" in out.getvalue()
 
 
+# Custom resources whose CRDs the cluster add-ons install (their schemas are not bundled with kubernetes-validate).
+CRD_GROUPS = {"external-secrets.io", "elbv2.k8s.aws", "monitoring.coreos.com", "karpenter.sh"}
+
+
+def _custom(meta: dict[str, Any]) -> Any:
+    def program(cfg) -> None:  # type: ignore[no-untyped-def]
+        comp = pulumi.ComponentResource("visionrag:test:Secrets", "sec")
+        k8s.apiextensions.CustomResource(
+            "sec-store",
+            api_version="external-secrets.io/v1",
+            kind="SecretStore",
+            metadata=meta,
+            spec={"provider": {"aws": {"service": "SecretsManager", "region": "us-east-1"}}},
+            opts=pulumi.ResourceOptions(parent=comp),
+        )
+
+    return program
+
+
+def test_custom_resources_get_the_common_checks() -> None:
+    ok = build_manifests(run_stack("dev", program=_custom({"name": "aws", "namespace": "visionrag"})))
+    assert ok.valid, ok.errors
+    assert [u["kind"] for u in ok.unchecked] == ["SecretStore"]
+    bad = build_manifests(run_stack("dev", program=_custom({"name": "aws", "labelz": {"a": "b"}})))
+    assert not bad.valid
+    assert "labelz" in bad.errors[0]["message"]
+
+
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_every_stack_manifest_is_valid(records: dict[str, Record], stack: str) -> None:
     report = build_manifests(records[stack])
     assert report.valid, report.errors
-    assert not report.unchecked, report.unchecked
+    unexpected = [u for u in report.unchecked if u["apiVersion"].split("/")[0] not in CRD_GROUPS]
+    assert not unexpected, (
+        f"no schema for these kinds; add the CRD's group here only if an add-on installs it: {unexpected}"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -104,9 +105,22 @@ async def test_issuer_down_keeps_serving_cached_keys(api, issuer) -> None:
     token = issuer.mint()
     assert (await api.client.get("/jobs/x", headers={"Authorization": f"Bearer {token}"})).status_code == 404
     issuer.fail = True
-    api.services.verifier._jwks._fetched_at = -1e9  # cache expired
-    response = await api.client.get("/jobs/x", headers={"Authorization": f"Bearer {token}"})
+    api.services.verifier._jwks._fetched_at = -1e9  # cache expired: a refetch is attempted and fails
+    fresh = issuer.mint("another-user")  # not in the verified-token cache: needs the key
+    response = await api.client.get("/jobs/x", headers={"Authorization": f"Bearer {fresh}"})
     assert response.status_code == 404
+    assert issuer.fetches >= 2
+
+
+async def test_verified_tokens_are_cached_but_never_past_expiry(api, issuer) -> None:
+    token = issuer.mint("cached-user", exp=int(time.time()) + 2, iat=int(time.time()))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await api.client.get("/jobs/x", headers=headers)).status_code == 404
+    assert (await api.client.get("/jobs/x", headers=headers)).status_code == 404
+    await asyncio.sleep(2.1)
+    # Past `exp` the cache entry is dropped and full verification (with leeway) decides again.
+    api.services.verifier._leeway = 0
+    assert (await api.client.get("/jobs/x", headers=headers)).status_code == 401
 
 
 async def test_admin_routes_need_the_admin_role(api, auth) -> None:

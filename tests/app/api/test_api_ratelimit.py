@@ -25,7 +25,7 @@ async def test_search_limit_per_identity_is_429_with_retry_after(settings_factor
 
 
 async def test_per_ip_limit_counts_every_identity_behind_one_address(settings_factory, api_factory, auth) -> None:
-    async with api_factory(settings_factory(rate_limit_search="4/minute")) as api:
+    async with api_factory(settings_factory(rate_limit_per_minute=4)) as api:
         codes = [
             (await api.client.get("/search", params={"q": "x"}, headers=auth(f"user-{i}"))).status_code
             for i in range(5)

@@ -1,17 +1,13 @@
-"""The tiny ColPali checkpoint (built once per session under pytest's basetemp) and an encoder on it."""
+"""The tiny ColPali checkpoint (shared with the other indexing folders) and an encoder loaded from it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from indexing_support import tiny_colpali
 
-from app.embedder.tiny_model import ensure_tiny_colpali
-
-
-@pytest.fixture(scope="session")
-def tiny_colpali(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_tiny_colpali(tmp_path_factory.getbasetemp() / "tiny-colpali")
+__all__ = ["tiny_colpali"]
 
 
 @pytest.fixture(scope="session")

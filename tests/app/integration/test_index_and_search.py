@@ -23,15 +23,15 @@ from typing import Any
 import httpx
 import pytest
 from arq.worker import Worker
-from indexing_support import free_port, make_pdf
+from indexing_support import free_port, make_pdf, tiny_colpali
 
 from app.api.main import create_app
 from app.core.settings import load_settings
-from app.embedder.tiny_model import ensure_tiny_colpali
 from app.worker.settings import WorkerSettings
 from app.worker.tasks import build_indexer, worker_options
 
 PAGES = 6
+__all__ = ["tiny_colpali"]  # the shared session fixture
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -50,13 +50,21 @@ class EmbedderProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True) -> None:
-        env = {**os.environ, "EMBEDDER_MODEL": str(self.model), "EMBEDDER_HOST": "127.0.0.1",
-               "EMBEDDER_PORT": str(self.port), "EMBEDDER_MAX_WAIT_MS": "250", "EMBEDDER_MAX_BATCH_SIZE": "8",
-               "EMBEDDER_LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1"}
+        env = {
+            **os.environ,
+            "EMBEDDER_MODEL": str(self.model),
+            "EMBEDDER_HOST": "127.0.0.1",
+            "EMBEDDER_PORT": str(self.port),
+            "EMBEDDER_MAX_WAIT_MS": "250",
+            "EMBEDDER_MAX_BATCH_SIZE": "8",
+            "EMBEDDER_LOG_LEVEL": "warning",
+            "HF_HUB_OFFLINE": "1",
+        }
         self.starts += 1
         log = open(self.log_dir / f"embedder-{self.starts}.log", "wb")  # noqa: SIM115 - lives with the process
-        self.proc = subprocess.Popen([sys.executable, "-m", "app.embedder"], cwd=ROOT, env=env, stdout=log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.embedder"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         if wait:
             self.wait_healthy()
 
@@ -89,9 +97,8 @@ class EmbedderProcess:
 
 
 @pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbedderProcess]:
-    model = ensure_tiny_colpali(tmp_path_factory.getbasetemp() / "tiny-colpali")
-    process = EmbedderProcess(model, tmp_path_factory.mktemp("embedder-logs"))
+def embedder(tiny_colpali: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbedderProcess]:
+    process = EmbedderProcess(tiny_colpali, tmp_path_factory.mktemp("embedder-logs"))
     process.start()
     yield process
     process.stop()
@@ -107,18 +114,42 @@ def _fetch(url: str) -> tuple[int, bytes]:
 
 async def test_upload_index_kill_embedder_retry_search(embedder, clean_redis, seaweed_s3, s3_buckets, issuer):
     settings = load_settings(
-        environment="dev", redis_url=clean_redis, s3_endpoint=seaweed_s3.endpoint,
-        s3_access_key=seaweed_s3.access_key, s3_secret_key=seaweed_s3.secret_key, s3_region=seaweed_s3.region,
-        s3_secure=False, s3_sse="s3", s3_bucket_pages=s3_buckets.pages, s3_bucket_audit=s3_buckets.audit,
-        qdrant_url=":memory:", embedder_url=embedder.url, auth_issuer_url=issuer.issuer,
-        auth_audience=issuer.audience, auth_jwks_url=issuer.jwks_url, metrics_enabled=False,
-        presign_ttl_s=60, max_pdf_pages=20, rate_limit_upload="100/minute", cache_enabled=False,
+        environment="dev",
+        redis_url=clean_redis,
+        s3_endpoint=seaweed_s3.endpoint,
+        s3_access_key=seaweed_s3.access_key,
+        s3_secret_key=seaweed_s3.secret_key,
+        s3_region=seaweed_s3.region,
+        s3_secure=False,
+        s3_sse="s3",
+        s3_bucket_pages=s3_buckets.pages,
+        s3_bucket_audit=s3_buckets.audit,
+        qdrant_url=":memory:",
+        embedder_url=embedder.url,
+        auth_issuer_url=issuer.issuer,
+        auth_audience=issuer.audience,
+        auth_jwks_url=issuer.jwks_url,
+        metrics_enabled=False,
+        presign_ttl_s=60,
+        max_pdf_pages=20,
+        rate_limit_upload="100/minute",
+        cache_enabled=False,
     )
     worker_settings = WorkerSettings(
-        redis_url=clean_redis, s3_endpoint=seaweed_s3.endpoint, s3_access_key=seaweed_s3.access_key,
-        s3_secret_key=seaweed_s3.secret_key, s3_bucket_pages=s3_buckets.pages, s3_sse="s3",
-        embedder_url=embedder.url, embedder_timeout_s=10, worker_embed_batch=1, worker_render_dpi=72,
-        worker_max_tries=8, worker_retry_base_s=1.0, worker_retry_max_s=4.0, worker_call_attempts=2,
+        redis_url=clean_redis,
+        s3_endpoint=seaweed_s3.endpoint,
+        s3_access_key=seaweed_s3.access_key,
+        s3_secret_key=seaweed_s3.secret_key,
+        s3_bucket_pages=s3_buckets.pages,
+        s3_sse="s3",
+        embedder_url=embedder.url,
+        embedder_timeout_s=10,
+        worker_embed_batch=1,
+        worker_render_dpi=72,
+        worker_max_tries=8,
+        worker_retry_base_s=1.0,
+        worker_retry_max_s=4.0,
+        worker_call_attempts=2,
         worker_metrics_port=0,
     )
     token = issuer.mint("alice")
@@ -135,8 +166,15 @@ async def test_upload_index_kill_embedder_retry_search(embedder, clean_redis, se
 
             # The worker shares the API's Qdrant (local mode lives in this process).
             indexer = build_indexer(worker_settings, vectors=services.vectors, jobs=None)
-            worker = Worker(**worker_options(worker_settings, burst=True, handle_signals=False, poll_delay=0.05,
-                                             ctx={"settings": worker_settings, "indexer": indexer}))
+            worker = Worker(
+                **worker_options(
+                    worker_settings,
+                    burst=True,
+                    handle_signals=False,
+                    poll_delay=0.05,
+                    ctx={"settings": worker_settings, "indexer": indexer},
+                )
+            )
 
             async def kill_mid_job() -> int:
                 while True:

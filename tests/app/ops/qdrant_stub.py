@@ -121,7 +121,7 @@ class QdrantStub:
                 parts = urlparse(self.path).path.strip("/").split("/")
                 if parts[2:] == ["snapshots", "recover"]:
                     body = self._body()
-                    with urllib.request.urlopen(body["location"], timeout=10) as response:  # noqa: S310
+                    with urllib.request.urlopen(body["location"], timeout=10) as response:
                         data = response.read()
                     if hashlib.sha256(data).hexdigest() != body.get("checksum"):
                         return self._send(400, None, json.dumps({"status": {"error": "checksum mismatch"}}).encode())

@@ -115,7 +115,7 @@ def test_restore_errors_are_clear(nodes, s3, s3_buckets):
 
 
 def test_wrong_api_key_is_refused(nodes, s3, s3_buckets):
-    with pytest.raises(Exception, match="(?i)api key|401|unauthor"):
+    with pytest.raises(Exception, match=r"(?i)api key|401|unauthor"):
         _manager(nodes, s3, s3_buckets.audit, api_key="wrong").create()
 
 

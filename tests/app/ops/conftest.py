@@ -1,0 +1,3 @@
+from indexing_support import embedder_url, tiny_colpali
+
+__all__ = ["embedder_url", "tiny_colpali"]
