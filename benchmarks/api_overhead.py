@@ -238,7 +238,9 @@ def run_variant(app_spec: str, env: dict[str, str], args: argparse.Namespace, to
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {proc.stderr.read().decode()[-2000:]}") from None
+                    raise RuntimeError(
+                        f"gunicorn did not start: {(proc.stderr.read() if proc.stderr else b'').decode()[-2000:]}"
+                    ) from None
                 time.sleep(0.2)
         time.sleep(1.0)  # lifespan seeding
         path = f"/search?q={QUERY.replace(' ', '+')}&k=5"

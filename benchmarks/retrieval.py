@@ -41,14 +41,16 @@ class Corpus:
         # Regions: a coarse 4x4 layout of blocks, each block one concept (a heading, a table, a figure...).
         layout = page_rng.integers(0, len(ids), size=(4, 4)).repeat(8, axis=0).repeat(8, axis=1)
         base = self.concepts[ids][layout.reshape(-1)]
-        patches = unit(base + 0.9 * page_rng.standard_normal((GRID * GRID, DIM)).astype(np.float32) / np.sqrt(DIM) * 4)
+        # Noise about as large as the signal: a patch's cosine to its region's concept is ~0.7, like a ColPali
+        # patch token to the query token that names what it shows.
+        patches = unit(base + page_rng.standard_normal((GRID * GRID, DIM)).astype(np.float32) / np.sqrt(DIM))
         extra = unit(page_rng.standard_normal((EXTRA, DIM)).astype(np.float32))
         return np.concatenate([patches, extra]).astype(np.float32), ids
 
     def query(self, concept_ids: np.ndarray, rng: np.random.Generator, tokens: int = 20) -> np.ndarray:
         picks = rng.choice(concept_ids, size=3, replace=False)
         base = self.concepts[rng.choice(picks, size=tokens)]
-        return unit(base + 1.2 * rng.standard_normal((tokens, DIM)).astype(np.float32) / np.sqrt(DIM) * 4)
+        return unit(base + rng.standard_normal((tokens, DIM)).astype(np.float32) / np.sqrt(DIM))
 
 
 def pooled(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,12 +112,13 @@ def build(path: Path, corpus: Corpus, pages: int, batch: int = 50) -> tuple[qe.E
 
 
 def two_stage(shard: qe.EdgeShard, query: list[list[float]], k: int, prefetch: int) -> list[int]:
+    ef = qe.SearchParams(hnsw_ef=2 * prefetch)
     request = qe.QueryRequest(
         limit=k,
         query=qe.Query.Nearest(query, using="original"),
         prefetches=[
-            qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(query, using="mean_pooling_rows")),
-            qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(query, using="mean_pooling_columns")),
+            qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(query, using="mean_pooling_rows"), params=ef),
+            qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(query, using="mean_pooling_columns"), params=ef),
         ],
         with_payload=False,
     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.options import depends_on_of
 from infra.waf import WebFirewall, WebFirewallArgs
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -95,15 +96,6 @@ def _validation_option(
         if option.domain_name == host:
             return option
     raise ValueError(f"ACM returned no DNS validation record for {host!r}")
-
-
-def _depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
-    deps = opts.depends_on if opts is not None else None
-    if deps is None:
-        return []
-    if isinstance(deps, pulumi.Resource):
-        return [deps]
-    return [d for d in deps if isinstance(d, pulumi.Resource)]  # type: ignore[union-attr]
 
 
 class Edge(pulumi.ComponentResource):
@@ -231,7 +223,7 @@ class Edge(pulumi.ComponentResource):
             tags=tags,
             # The ALB checks on creation that it may write to the log bucket: the component's depends_on (the
             # bucket and its policy) must hold for the ALB itself.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=_depends_on(opts)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on_of(opts)),
         )
 
         self.target_groups = {}

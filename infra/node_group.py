@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.options import depends_on_of
+
 GPU_FAMILIES = ("g5", "g6", "g6e", "p4d", "p5")
 GPU_AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
 CPU_AMI_TYPES = ("AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64")
@@ -175,7 +177,7 @@ class NodeGroup(pulumi.ComponentResource):
             # The cluster autoscaler owns the desired size once the group exists; re-applying would undo it.
             # The component's depends_on (the CNI add-on) is repeated here: the nodes themselves must wait for it.
             opts=pulumi.ResourceOptions(
-                parent=self, ignore_changes=["scalingConfig.desiredSize"], depends_on=_depends_on(opts)
+                parent=self, ignore_changes=["scalingConfig.desiredSize"], depends_on=depends_on_of(opts)
             ),
         )
 
@@ -239,15 +241,6 @@ class NodeGroup(pulumi.ComponentResource):
             # The autoscaler spells effects the Kubernetes way (NoSchedule), unlike the EKS API (NO_SCHEDULE).
             tags[f"{_CA}/node-template/taint/{GPU_TAINT[0]}"] = f"{GPU_TAINT[1]}:NoSchedule"
         return tags
-
-
-def _depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
-    deps = opts.depends_on if opts is not None else None
-    if deps is None:
-        return []
-    if isinstance(deps, pulumi.Resource):
-        return [deps]
-    return [d for d in deps if isinstance(d, pulumi.Resource)]  # type: ignore[union-attr]
 
 
 def _asg_name(resources: Sequence[aws.eks.outputs.NodeGroupResource] | None) -> str:

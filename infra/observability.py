@@ -23,6 +23,7 @@ import yaml
 from infra.alarms import Alarms, AlarmsArgs
 from infra.budget import CostBudget, CostBudgetArgs
 from infra.iam import resolved
+from infra.keys import customer_managed_key
 
 # port -> scrape job; the ports come from ARCHITECTURE.md's service contracts (+ DCGM exporter's default port).
 SCRAPE_PORTS: dict[int, str] = {9090: "api", 9091: "worker", 6333: "qdrant", 9400: "dcgm-exporter"}
@@ -271,19 +272,13 @@ class Observability(pulumi.ComponentResource):
             ],
             opts=invoke,
         ).json
-        self.alerts_key = aws.kms.Key(
+        # Same guarantees as every project key (infra/keys.py): rotation, 30-day window, lockout check.
+        self.alerts_key, _alias = customer_managed_key(
             f"{name}-alerts-key",
+            alias=f"alias/{args.name_prefix}-alerts",
             description=f"{args.name_prefix} alerts topic (CloudWatch alarms, Budgets)",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
             policy=key_policy,
             tags=tags,
-            opts=child,
-        )
-        aws.kms.Alias(
-            f"{name}-alerts-key-alias",
-            name=f"alias/{args.name_prefix}-alerts",
-            target_key_id=self.alerts_key.key_id,
             opts=child,
         )
         self.topic = aws.sns.Topic(

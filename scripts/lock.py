@@ -8,7 +8,7 @@ Each file is `pip-compile --generate-hashes` output, so `pip install --require-h
 requirements/<extra>.txt` reproduces exactly the tested set (CI, the deploy workflow and the Dockerfiles install
 this way). Renovate's pip-compile manager re-runs the pip-compile command recorded in each header. Needs pip-tools
 (`pip install pip-tools==7.6.2`) and PyPI; the local CPU torch wheel is deliberately NOT used (find-links off):
-the embedder image runs the PyPI (CUDA) build on the GPU nodes.
+the embedder image runs the PyPI (CUDA) build on the GPU nodes. CI's test job installs the CPU build itself.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"lock: unknown {unknown}; allowed: {', '.join(EXTRAS)} or requirements/<name>.in", file=sys.stderr)
         return 2
-    env = {k: v for k, v in os.environ.items() if k not in ("PIP_FIND_LINKS",)}
+    # Ignore this machine's pip config (local wheel folders, mirrors, the torch cap): a lock names PyPI files only.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
     for name in names:
         print(f"lock: requirements/{name}.txt", file=sys.stderr)
         subprocess.run(compile_one(name), cwd=ROOT, env=env, check=True)  # noqa: S603 - fixed argv

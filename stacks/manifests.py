@@ -137,7 +137,9 @@ def _validator(schema_dir: str, kind: str, api_version: str) -> jsonschema.proto
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
-_OBJECT_META = {"$ref": "/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+_OBJECT_META = {
+    "$ref": "https://kubernetes.io/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+}
 
 
 @functools.lru_cache(maxsize=8)

@@ -201,6 +201,16 @@ def _split(stack_values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return flat, secure
 
 
+def _entry_point(cfg: StackConfig) -> None:
+    """What `pulumi up` runs (root __main__.py): stacks.program.main(), which reads its config from the engine.
+
+    `cfg` was validated before the engine started (so a bad config registers nothing); main() reads and
+    validates it again from the engine's config map, exactly as under the real CLI."""
+    from stacks.program import main
+
+    main()
+
+
 def run_stack(
     stack: str,
     *,
@@ -222,9 +232,7 @@ def run_stack(
     flat.setdefault("aws:region", cfg.region)
 
     if program is None:
-        from stacks.program import build
-
-        program = build
+        program = _entry_point
 
     with _RUN_LOCK:
         return _run(stack, cfg, flat, sorted(secret_values), program)

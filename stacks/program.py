@@ -263,6 +263,7 @@ def workloads_args(cfg: StackConfig, **platform: Any) -> WorkloadsArgs:
         role_name_prefix=cfg.physical_name(),
         tags={"project": "visionrag", "tier": cfg.tier, **cfg.tags},
         kubernetes_version=cfg.cluster.kubernetes_version,
+        gpu_nodes_max=cfg.cluster.gpu_nodes.max_size,
         api=_spec(w.api),
         worker=_spec(w.worker),
         embedder=_spec(w.embedder),

@@ -54,6 +54,7 @@ class AppServices:
     qdrant: AsyncQdrantClient
     vectors: VectorIndex
     embedder: EmbedderClient
+    embedder_http: httpx.AsyncClient
     jobs: JobStore
     verifier: TokenVerifier
     limiter: RateLimiter
@@ -168,6 +169,7 @@ class AppServices:
             qdrant=qdrant,
             vectors=VectorIndex(qdrant, collection=settings.qdrant_collection),
             embedder=EmbedderClient(settings.embedder_url, client=embedder_http),
+            embedder_http=embedder_http,
             jobs=JobStore(redis),
             verifier=TokenVerifier(settings, jwks),
             limiter=limiter,
@@ -187,7 +189,7 @@ class AppServices:
             await self.vectors.ensure_collection()
 
     async def aclose(self) -> None:
-        closers = [self.http.aclose(), self.embedder._client.aclose(), self.redis.aclose(), self.qdrant.close()]
+        closers = [self.http.aclose(), self.embedder_http.aclose(), self.redis.aclose(), self.qdrant.close()]
         if self.chat is not None:
             closers.append(self.chat.client.close())
         for result in await asyncio.gather(*closers, return_exceptions=True):

@@ -23,7 +23,7 @@ from app.api.middleware import RequestContextMiddleware, SecurityHeadersMiddlewa
 from app.api.routers import admin, chat, documents, health, index, search
 from app.core.logging import configure_logging, get_logger
 from app.core.metrics import serve_metrics
-from app.core.settings import Settings, get_settings
+from app.core.settings import Settings, SettingsError, get_settings
 from app.core.telemetry import setup_sentry, setup_tracing
 
 log = get_logger(__name__)
@@ -33,7 +33,12 @@ METRICS_BY_MASTER_ENV = "VISIONRAG_METRICS_SERVED_BY_MASTER"
 
 def create_app(settings: Settings | None = None, *, middleware: bool = True) -> FastAPI:
     """Build the API. `middleware=False` exists only for benchmarks/api_overhead.py (the unhardened baseline)."""
-    settings = settings or get_settings()
+    if settings is None:
+        try:
+            settings = get_settings()
+        except SettingsError as exc:
+            # One line naming every bad key beats a pydantic traceback in a crash-looping pod's log.
+            raise SystemExit(f"visionrag-api: {exc}") from None
     configure_logging(settings.log_level, json=settings.log_json)
 
     @asynccontextmanager

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["dev", "staging", "prod"]
@@ -145,10 +145,13 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_bucket_pages: str = "visionrag-pages"
     s3_bucket_audit: str = "visionrag-audit"
-    s3_sse: Literal["none", "s3", "kms"] = "none"
-    s3_kms_key_id: str | None = None
-    s3_public_read: bool = False
-    s3_use_presigned_urls: bool = True
+    # The checklist's MINIO_* names are accepted as aliases (MINIO_SSE=auto means SSE-S3).
+    s3_sse: Literal["none", "s3", "kms"] = Field(default="none", validation_alias=AliasChoices("s3_sse", "minio_sse"))
+    s3_kms_key_id: str | None = Field(default=None, validation_alias=AliasChoices("s3_kms_key_id", "minio_kms_key_id"))
+    s3_public_read: bool = Field(default=False, validation_alias=AliasChoices("s3_public_read", "minio_public_read"))
+    s3_use_presigned_urls: bool = Field(
+        default=True, validation_alias=AliasChoices("s3_use_presigned_urls", "minio_use_presigned_urls")
+    )
     presign_ttl_s: int = Field(default=300, ge=30, le=3600)
     s3_timeout_s: float = Field(default=5.0, gt=0)
     # Host browsers use for presigned URLs when it differs from the one pods use (ingress vs service DNS).
@@ -257,6 +260,11 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"{value!r} is not a rate limit like '60/minute' or '10/second;500/hour'") from None
         return value
+
+    @field_validator("s3_sse", mode="before")
+    @classmethod
+    def _sse(cls, value: object) -> object:
+        return "s3" if isinstance(value, str) and value.lower() in {"auto", "aes256", "sse-s3"} else value
 
     @field_validator("s3_endpoint")
     @classmethod

@@ -28,6 +28,9 @@ class AppDeploymentArgs:
     # Service port name -> container port; empty means no Service (nothing connects to it).
     service_ports: Mapping[str, int] = field(default_factory=dict)
     scale_down_stabilization_s: int = 300
+    # Roll out by surging one extra pod first (no capacity lost). False: replace in place, for pods whose nodes
+    # cannot grow (a GPU node group already at its maximum would leave the surge pod pending forever).
+    surge: bool = True
     depends_on: tuple[pulumi.Resource, ...] = ()
 
 
@@ -60,7 +63,9 @@ class AppDeployment(pulumi.ComponentResource):
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(args.workload)),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
-                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge="25%", max_unavailable=0),
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                        max_surge="25%" if args.surge else 0, max_unavailable=0 if args.surge else 1
+                    ),
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(args.workload, args.role)),

@@ -62,6 +62,7 @@ def embedder_args(
     gpu_label: tuple[str, str],
     service_account: pulumi.Input[str],
     env: Mapping[str, pulumi.Input[str]],
+    gpu_nodes_max: int,
     depends_on: tuple[pulumi.Resource, ...] = (),
 ) -> AppDeploymentArgs:
     model_dir = f"{MODELS_DIR}/{model}"
@@ -110,6 +111,8 @@ def embedder_args(
         service_ports={"http": HTTP_PORT},
         # A new embedder costs a node (maybe from zero) and a model load: scale down slowly.
         scale_down_stabilization_s=600,
+        # One GPU per pod: a surge pod needs a free GPU node, which exists only below the node group's maximum.
+        surge=gpu_nodes_max > (spec.max_replicas or spec.replicas),
         pod=pod_spec(
             service_account=service_account,
             containers=[server],

@@ -138,7 +138,11 @@ class NetworkPolicies(pulumi.ComponentResource):
             args.system_namespace,
             "allow-controllers",
             {},
-            _Rule([ing(from_=_cidrs(lb), ports=_ports(443, 8443, 9443, 10250))], [https_out]),
+            _Rule(
+                [ing(from_=_cidrs(lb), ports=_ports(443, 8443, 9443, 10250))],
+                # metrics-server scrapes every kubelet (node IPs, 10250).
+                [https_out, eg(to=_cidrs(lb), ports=_ports(10250))],
+            ),
         )
         self.register_outputs({"policies": sorted(self.policies)})
 

@@ -48,6 +48,7 @@ class WorkloadsArgs:
     node_security_group_id: pulumi.Input[str]
     gpu_taint: tuple[str, str, str]
     gpu_label: tuple[str, str]
+    gpu_nodes_max: int
     install_metrics_server: bool = True
     # network / edge / cache
     vpc_id: pulumi.Input[str]
@@ -330,6 +331,7 @@ class Workloads(pulumi.ComponentResource):
                 region=a.region,
                 gpu_taint=a.gpu_taint,
                 gpu_label=a.gpu_label,
+                gpu_nodes_max=a.gpu_nodes_max,
                 service_account=self.identities["embedder"].service_account.metadata.name,
                 env={"LOG_LEVEL": a.log_level.upper(), "ENVIRONMENT": a.tier},
                 depends_on=(self.namespaces, self.addons.releases["nvidia-device-plugin"]),

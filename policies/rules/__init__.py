@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies.rules import cluster, cost, edge, keys, kubernetes, network, registry, secrets, storage
+from policies.rules import cluster, cost, edge, identity, keys, kubernetes, network, registry, secrets, storage
 
 DOMAINS: dict[str, list[Policy]] = {
     "storage": storage.POLICIES,
     "keys": keys.POLICIES,
     "network": network.POLICIES,
     "cluster": cluster.POLICIES,
+    "identity": identity.POLICIES,
     "edge": edge.POLICIES,
     "registry": registry.POLICIES,
     "secrets": secrets.POLICIES,

@@ -170,6 +170,15 @@ def is_set(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
+def present(obj: Any, *path: str | int) -> bool:
+    """Whether a reference (key ARN, bucket name, certificate) is set. A value unknown during preview is an
+    output of another resource being created, so it will be set: that is enough for "uses a customer key"."""
+    try:
+        return is_set(get(obj, *path))
+    except UnknownValueError:
+        return True
+
+
 def policy_document(value: Any) -> dict[str, Any] | None:
     """IAM/S3 policy documents arrive as JSON strings (or already parsed)."""
     if value is None or value == SECRET:

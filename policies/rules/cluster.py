@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 from pulumi_policy import Policy, PolicyResource, ResourceValidationArgs, Severity, StackValidationArgs
 
@@ -16,6 +17,7 @@ from policies.rules._base import (
     number,
     of_type,
     peek,
+    present,
     resource_policy,
     stack_policy,
     truthy,
@@ -25,6 +27,10 @@ CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 SUBNET = "aws:ec2/subnet:Subnet"
+ADDON = "aws:eks/addon:Addon"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+NETWORK_POLICY_ENGINES = {"calico", "tigera-operator", "cilium"}
 GPU_FAMILIES_DEFAULT = ["g5", "g6", "g6e", "p4d", "p5"]
 GPU_AMI_TYPES = ["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA", "AL2_x86_64_GPU", "BOTTLEROCKET_ARM_64_NVIDIA"]
 # Families that carry NVIDIA GPUs: a node group using one is a GPU node group whatever its AMI says.
@@ -91,11 +97,51 @@ def _endpoint(args: ResourceValidationArgs, report: Report) -> None:
             )
 
 
+def _access(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type != CLUSTER:
+        return
+    access = get(args.props, "accessConfig") or {}
+    mode = get(access, "authenticationMode")
+    if mode not in ("API", "API_AND_CONFIG_MAP"):
+        report(
+            f"accessConfig.authenticationMode is {mode!r}: use access entries (API), not only the aws-auth ConfigMap"
+        )
+    # EKS defaults this to true: whoever ran `pulumi up` would stay cluster admin, invisibly.
+    if get(access, "bootstrapClusterCreatorAdminPermissions") is not False:
+        report(
+            "accessConfig.bootstrapClusterCreatorAdminPermissions is not false: grant admins through access "
+            "entries instead of the creator's implicit admin"
+        )
+
+
+def _network_policy_enforced(args: StackValidationArgs, report: Report) -> None:
+    resources = list(args.resources)
+    if not of_type(resources, NETWORK_POLICY):
+        return
+    for addon in of_type(resources, ADDON):
+        if get(addon.props, "addonName") != "vpc-cni":
+            continue
+        values = get(addon.props, "configurationValues")
+        try:
+            parsed = json.loads(values) if isinstance(values, str) else {}
+        except json.JSONDecodeError:
+            parsed = {}
+        if truthy(parsed.get("enableNetworkPolicy")) if isinstance(parsed, dict) else False:
+            return
+    for release in of_type(resources, HELM_RELEASE):
+        if str(peek(release.props, "chart")) in NETWORK_POLICY_ENGINES:
+            return
+    report(
+        "the stack creates NetworkPolicies but nothing enforces them: set the vpc-cni add-on's "
+        'configurationValues {"enableNetworkPolicy": "true"} (or install Calico/Cilium)'
+    )
+
+
 def _secrets_encryption(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != CLUSTER:
         return
     for cfg in as_list(get(args.props, "encryptionConfig")):
-        if "secrets" in as_list(get(cfg, "resources")) and is_set(get(cfg, "provider", "keyArn")):
+        if "secrets" in as_list(get(cfg, "resources")) and present(cfg, "provider", "keyArn"):
             return
     report("encryptionConfig does not envelope-encrypt 'secrets' with a KMS key (provider.keyArn)")
 
@@ -139,7 +185,7 @@ def _launch_template_volumes(args: ResourceValidationArgs, report: Report) -> No
         device = get(m, "deviceName")
         if not truthy(get(ebs, "encrypted")):
             report(f"volume {device}: ebs.encrypted is not true")
-        if knob(args, "requireCustomerKey", True) and not is_set(get(ebs, "kmsKeyId")):
+        if knob(args, "requireCustomerKey", True) and not present(ebs, "kmsKeyId"):
             report(f"volume {device}: ebs.kmsKeyId is not set (use the EBS customer-managed key)")
 
 
@@ -224,6 +270,26 @@ POLICIES: list[Policy] = [
             }
         ),
         tags=["eks", "network"],
+    ),
+    resource_policy(
+        name="eks-access-entries",
+        description="EKS uses access entries (authenticationMode API) and grants no implicit admin to the "
+        "identity that created the cluster.",
+        severity=Severity.HIGH,
+        remediation="Set access_config={'authentication_mode': 'API', "
+        "'bootstrap_cluster_creator_admin_permissions': False} and add aws.eks.AccessEntry + "
+        "AccessPolicyAssociation for the admin roles.",
+        validate=_access,
+        tags=["eks", "identity"],
+    ),
+    stack_policy(
+        name="eks-network-policy-enforced",
+        description="When the stack creates NetworkPolicies, the cluster enforces them (vpc-cni network policy "
+        "on, or Calico/Cilium installed).",
+        severity=Severity.HIGH,
+        remediation='Set configuration_values=\'{"enableNetworkPolicy": "true"}\' on the vpc-cni aws.eks.Addon.',
+        validate=_network_policy_enforced,
+        tags=["eks", "network", "kubernetes"],
     ),
     resource_policy(
         name="eks-secrets-encryption",

@@ -14,6 +14,7 @@ from policies.rules._base import (
     knob,
     of_type,
     peek,
+    present,
     refers_to,
     resource_policy,
     stack_policy,
@@ -53,7 +54,7 @@ def _listener_tls(args: ResourceValidationArgs, report: Report) -> None:
         allowed = knob(args, "allowedSslPolicies", TLS_POLICIES_DEFAULT)
         if policy not in allowed:
             report(f"sslPolicy is {policy!r}; allowed (TLS 1.2+ with TLS 1.3): {allowed}")
-        if not is_set(get(args.props, "certificateArn")):
+        if not present(args.props, "certificateArn"):
             report("HTTPS listener without certificateArn")
     elif protocol == "HTTP":
         actions = as_list(get(args.props, "defaultActions"))
@@ -88,7 +89,7 @@ def _access_logs(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type not in LOAD_BALANCERS or not _is_alb(args.props):
         return
     logs = get(args.props, "accessLogs") or {}
-    if not truthy(get(logs, "enabled")) or not is_set(get(logs, "bucket")):
+    if not truthy(get(logs, "enabled")) or not present(logs, "bucket"):
         report("accessLogs is not enabled with a bucket")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy, ResourceValidationArgs, Severity
 
-from policies.rules._base import Report, config_schema, get, is_set, knob, number, resource_policy, truthy
+from policies.rules._base import Report, config_schema, get, knob, number, present, resource_policy, truthy
 
 KMS_KEY = "aws:kms/key:Key"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -43,7 +43,7 @@ def _deletion_window(args: ResourceValidationArgs, report: Report) -> None:
 def _log_groups(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != LOG_GROUP:
         return
-    if not is_set(get(args.props, "kmsKeyId")):
+    if not present(args.props, "kmsKeyId"):
         report("kmsKeyId is not set: log groups hold request data; encrypt them with the logs key")
     retention = number(get(args.props, "retentionInDays"))
     minimum = knob(args, "minRetentionDays", 1)

@@ -156,6 +156,18 @@ def _security_context(spec: Any, args: ResourceValidationArgs) -> Iterator[str]:
             yield f"{label}: seccompProfile.type is {seccomp!r}; use RuntimeDefault"
 
 
+LONG_RUNNING = {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet"}
+
+
+def _probes(spec: Any, args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type not in LONG_RUNNING:
+        return  # a Job's pod is done when its process exits
+    for c in as_list(get(spec, "containers")):
+        missing = [p for p in ("readinessProbe", "livenessProbe") if not is_set(get(c, p))]
+        if missing:
+            yield f"container {get(c, 'name')}: no {' or '.join(missing)}"
+
+
 def _host_access(spec: Any, args: ResourceValidationArgs) -> Iterator[str]:
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         if truthy(get(spec, field)):
@@ -305,6 +317,15 @@ POLICIES: list[Policy] = [
         "mount emptyDir for /tmp and caches.",
         validate=_workload(_security_context),
         tags=["kubernetes", "pod-security"],
+    ),
+    resource_policy(
+        name="k8s-probes",
+        description="Every container of a Deployment, StatefulSet or DaemonSet has a readiness and a liveness probe.",
+        severity=Severity.MEDIUM,
+        remediation="Add readinessProbe (traffic only when dependencies answer) and livenessProbe (restart "
+        "when wedged); add a startupProbe where start-up is slow (model load).",
+        validate=_workload(_probes),
+        tags=["kubernetes", "reliability"],
     ),
     resource_policy(
         name="k8s-no-host-access",

@@ -8,9 +8,9 @@ from policies.rules._base import (
     Report,
     as_list,
     get,
-    is_set,
     of_type,
     owner_of,
+    present,
     resource_policy,
     stack_policy,
     truthy,
@@ -40,7 +40,7 @@ def _kms(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != REPOSITORY:
         return
     for cfg in as_list(get(args.props, "encryptionConfigurations")):
-        if get(cfg, "encryptionType") == "KMS" and is_set(get(cfg, "kmsKey")):
+        if get(cfg, "encryptionType") == "KMS" and present(cfg, "kmsKey"):
             return
     report("encryptionConfigurations does not use KMS with a customer-managed kmsKey (AES256 is the default)")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pulumi_policy import Policy, ResourceValidationArgs, Severity
 
-from policies.rules._base import SECRET, Report, get, is_list, is_set, is_unknown, raw, resource_policy
+from policies.rules._base import SECRET, Report, get, is_list, is_unknown, peek, present, raw, resource_policy
 
 SECRET_TYPE = "aws:secretsmanager/secret:Secret"  # noqa: S105 - a type token
 K8S_SECRET = "kubernetes:core/v1:Secret"  # noqa: S105 - a type token
@@ -140,8 +140,8 @@ def _no_plaintext(args: ResourceValidationArgs, report: Report) -> None:
 def _secrets_manager_key(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != SECRET_TYPE:
         return
-    key = get(args.props, "kmsKeyId")
-    if not is_set(key) or (isinstance(key, str) and key.startswith("alias/aws/")):
+    key = peek(args.props, "kmsKeyId")
+    if not present(args.props, "kmsKeyId") or (isinstance(key, str) and key.startswith("alias/aws/")):
         report(
             f"kmsKeyId is {key!r}: encrypt with the customer-managed secrets key (the AWS-managed key cannot "
             "be shared cross-account or audited by key policy)"

@@ -9,9 +9,11 @@ modern program blindly; we read both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pulumi_policy import Policy, PolicyResource, Severity, StackValidationArgs
+from pulumi_policy.proxy import UnknownValueError
 
 from policies.rules._base import (
     Report,
@@ -19,7 +21,6 @@ from policies.rules._base import (
     config_schema,
     falsy,
     get,
-    is_set,
     knob,
     names_match,
     number,
@@ -28,6 +29,7 @@ from policies.rules._base import (
     peek,
     physical_name,
     policy_document,
+    present,
     resource_policy,
     stack_policy,
     statements,
@@ -113,13 +115,28 @@ def bucket_groups(resources: list[PolicyResource]) -> list[BucketGroup]:
     return list(groups.values())
 
 
-def _bucket_check(check):
-    """Run ``check(group, args, report)`` for every bucket, reporting against the bucket's URN."""
+BucketCheck = Callable[[BucketGroup, StackValidationArgs], list[str]]
+
+
+def _bucket_check(check: BucketCheck) -> Callable[[StackValidationArgs, Report], None]:
+    """Run ``check(group, args)`` for every bucket, reporting against the bucket's URN.
+
+    A bucket whose inputs are unknown in preview does not hide the others' findings: every bucket is judged, then
+    the first unknown is re-raised, which the engine turns into one advisory "cannot check in preview".
+    """
 
     def validate(args: StackValidationArgs, report: Report) -> None:
+        unknown: UnknownValueError | None = None
         for group in bucket_groups(list(args.resources)):
-            for message in check(group, args):
+            try:
+                messages = check(group, args)
+            except UnknownValueError as e:
+                unknown = unknown or e
+                continue
+            for message in messages:
                 report(f"bucket {group.name}: {message}", group.bucket.urn)
+        if unknown is not None:
+            raise unknown
 
     return validate
 
@@ -218,11 +235,24 @@ def _denies_insecure_transport(st: dict) -> bool:
     return any(falsy(v) for v in as_list(secure))
 
 
+def _denies_old_tls(st: dict, minimum: float) -> bool:
+    if st.get("Effect") != "Deny" or not _principal_is_public(st.get("Principal")):
+        return False
+    block = (st.get("Condition") or {}).get("NumericLessThan") or {}
+    values = {k.lower(): v for k, v in block.items()}
+    versions = [number(v) for v in as_list(values.get("s3:tlsversion"))]
+    return any(v is not None and v >= minimum for v in versions)
+
+
 def _tls_only(group: BucketGroup, args: StackValidationArgs) -> list[str]:
-    for _where, doc in _policies(group):
-        if any(_denies_insecure_transport(st) for st in statements(doc)):
-            return []
-    return ["no bucket policy statement denies s3:* when aws:SecureTransport is false"]
+    docs = [doc for _where, doc in _policies(group)]
+    out = []
+    if not any(_denies_insecure_transport(st) for doc in docs for st in statements(doc)):
+        out.append("no bucket policy statement denies s3:* when aws:SecureTransport is false")
+    minimum = knob(args, "minTlsVersion", 1.2)
+    if minimum and not any(_denies_old_tls(st, float(minimum)) for doc in docs for st in statements(doc)):
+        out.append(f"no bucket policy statement denies requests with s3:TlsVersion < {minimum}")
+    return out
 
 
 # ---- encryption, versioning, logging, lifecycle -------------------------------------------------------------
@@ -243,14 +273,15 @@ def _sse_kms(group: BucketGroup, args: StackValidationArgs) -> list[str]:
     problems = []
     for rule in rules:
         algorithm = get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
-        key = get(rule, "applyServerSideEncryptionByDefault", "kmsMasterKeyId")
+        key = peek(rule, "applyServerSideEncryptionByDefault", "kmsMasterKeyId")
         if group.log_sink and knob(args, "logSinkAllowSseS3", True) and algorithm == "AES256":
             # AWS delivers S3 server access logs and ALB access logs only to SSE-S3 buckets.
             return []
         if algorithm not in ("aws:kms", "aws:kms:dsse"):
             problems.append(f"sseAlgorithm is {algorithm!r}, not aws:kms")
             continue
-        if not is_set(key) or (isinstance(key, str) and key.startswith("alias/aws/")):
+        has_key = present(rule, "applyServerSideEncryptionByDefault", "kmsMasterKeyId")
+        if not has_key or (isinstance(key, str) and key.startswith("alias/aws/")):
             problems.append(f"kmsMasterKeyId is {key!r}: use a customer-managed key")
             continue
         if algorithm == "aws:kms" and not truthy(get(rule, "bucketKeyEnabled")):
@@ -273,9 +304,9 @@ def _access_logging(group: BucketGroup, args: StackValidationArgs) -> list[str]:
     if group.log_sink:
         return []  # a log bucket logging into a log bucket loops; its own access is CloudTrail's job
     for res in group.of(LOGGING):
-        if is_set(get(res.props, "targetBucket")):
+        if present(res.props, "targetBucket"):
             return []
-    if is_set(get(group.bucket.props, "logging", "targetBucket")):
+    if present(group.bucket.props, "logging", "targetBucket"):
         return []
     return ["no BucketLogging with a targetBucket (server access logs are off)"]
 
@@ -293,7 +324,7 @@ def _replication(group: BucketGroup, args: StackValidationArgs) -> list[str]:
         return []
     for res in group.of(REPLICATION):
         for rule in as_list(get(res.props, "rules")):
-            if get(rule, "status") == "Enabled" and is_set(get(rule, "destination", "bucket")):
+            if get(rule, "status") == "Enabled" and present(rule, "destination", "bucket"):
                 return []
     if get(group.bucket.props, "replicationConfiguration"):
         return []
@@ -330,13 +361,12 @@ def _elasticache_encryption(args, report: Report) -> None:
     props = args.props
     if not truthy(get(props, "atRestEncryptionEnabled")):
         report("atRestEncryptionEnabled is not true")
-    if not is_set(get(props, "kmsKeyId")):
+    if not present(props, "kmsKeyId"):
         report("kmsKeyId is not set: encrypt at rest with the customer-managed key")
     if not truthy(get(props, "transitEncryptionEnabled")):
         report("transitEncryptionEnabled is not true")
     # A plain authToken is no-plaintext-secrets' finding; here only its absence matters.
-    token = get(props, "authToken")
-    if not is_set(token) and not is_set(get(props, "authTokenWo")) and not get(props, "userGroupIds"):
+    if not present(props, "authToken") and not present(props, "authTokenWo") and not present(props, "userGroupIds"):
         report("no AUTH: set authToken (secret) or userGroupIds")
 
 
@@ -409,11 +439,21 @@ POLICIES: list[Policy] = [
     ),
     stack_policy(
         name="s3-tls-only",
-        description="Every S3 bucket policy denies requests that do not use TLS (aws:SecureTransport false).",
+        description="Every S3 bucket policy denies requests that do not use TLS (aws:SecureTransport false) "
+        "or use TLS older than 1.2 (s3:TlsVersion).",
         severity=Severity.HIGH,
-        remediation="Add a Deny statement for Principal '*', Action s3:*, on the bucket and its objects with "
-        "Condition Bool aws:SecureTransport = false.",
+        remediation="Add Deny statements for Principal '*', Action s3:*, on the bucket and its objects with "
+        "Condition Bool aws:SecureTransport = false, and with NumericLessThan s3:TlsVersion = 1.2.",
         validate=_bucket_check(_tls_only),
+        schema=config_schema(
+            {
+                "minTlsVersion": {
+                    "type": ["number", "null"],
+                    "default": 1.2,
+                    "description": "Required NumericLessThan s3:TlsVersion deny; null skips it.",
+                }
+            }
+        ),
         tags=["s3", "encryption-in-transit"],
     ),
     stack_policy(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -82,6 +83,16 @@ class ClusterConfig(StrictModel):
         allowed = ("1.31", "1.32", "1.33", "1.34")
         if v not in allowed:
             raise ValueError(f"{v!r} is not a supported EKS version; allowed: {', '.join(allowed)}")
+        return v
+
+    @field_validator("admin_role_arns")
+    @classmethod
+    def _admins(cls, v: list[str]) -> list[str]:
+        for arn in v:
+            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$", arn):
+                raise ValueError(f"{arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        if len(set(v)) != len(v):
+            raise ValueError(f"{v} lists a role twice (each role gets one EKS access entry)")
         return v
 
     @field_validator("public_access_cidrs")

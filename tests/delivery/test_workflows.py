@@ -216,6 +216,16 @@ def test_deploys_are_serialised_and_never_cancelled() -> None:
     assert c["cancel-in-progress"] is False
 
 
+def test_workflows_install_python_packages_only_from_hash_locked_files() -> None:
+    for path in FILES:
+        for line in path.read_text().splitlines():
+            if "pip install" not in line or line.strip().startswith("#"):
+                continue
+            if "--no-deps -e ." in line:
+                continue  # the project itself, from the checked-out tree
+            assert "--require-hashes" in line and "-r requirements/" in line, f"{path.name}: {line.strip()}"
+
+
 # ---- ci.yml ----------------------------------------------------------------------------------------------------
 
 

@@ -50,3 +50,15 @@ def statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+# One edited dev stack shared by the tests that need non-default settings (record_of caches it: one run).
+ADMIN_ROLE = "arn:aws:iam::123456789012:role/platform-admins"
+CANARY = {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/visionrag-api:0.2.0", "weight": 15}
+EDITED_DEV = {
+    "visionrag:cluster": {
+        "adminRoleArns": [ADMIN_ROLE],
+        "gpuNodes": {"instanceTypes": ["g6e.12xlarge"], "amiType": "BOTTLEROCKET_x86_64_NVIDIA"},
+    },
+    "visionrag:workloads": {"canary": CANARY},
+}

@@ -20,7 +20,7 @@ from infra.cluster_iam import NODE_MANAGED_POLICIES
 from stacks.aws_values import check_aws_values
 from stacks.config import ConfigError
 from stacks.offline import Record, RecordedResource, run_stack
-from tests.infra.platform_graph import STACKS, component, key_arn, policy, statements, under
+from tests.infra.platform_graph import ADMIN_ROLE, EDITED_DEV, STACKS, component, key_arn, policy, statements, under
 
 EKS = "aws:eks/cluster:Cluster"
 ADDON = "aws:eks/addon:Addon"
@@ -98,10 +98,9 @@ def test_no_implicit_creator_admin_only_explicit_access_entries(records: dict[st
 
 
 def test_admin_roles_from_config_get_access_entries(record_of: Any) -> None:
-    admin = "arn:aws:iam::123456789012:role/platform-admins"
-    record = record_of("staging", overrides={"visionrag:cluster": {"adminRoleArns": [admin]}})
+    record = record_of("dev", overrides=EDITED_DEV)
     entries = under(record, _cluster(record), "aws:eks/accessEntry:AccessEntry")
-    assert admin in {e.inputs["principalArn"] for e in entries}
+    assert ADMIN_ROLE in {e.inputs["principalArn"] for e in entries}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -229,6 +228,7 @@ def test_aws_enum_values_are_real(records: dict[str, Record], stack: str) -> Non
         ({"kubernetesVersion": "1.20"}, "cluster.kubernetesVersion", "1.20"),
         ({"kubernetesVersion": "1.34"}, "cluster.addons.kubeProxy", "v1.33.0-eksbuild.2"),
         ({"addons": {"coredns": "latest"}}, "cluster.addons.coredns", "latest"),
+        ({"adminRoleArns": ["arn:aws:iam::123456789012:user/alice"]}, "cluster.adminRoleArns", "user/alice"),
     ],
 )
 def test_weakening_config_is_refused(override: dict[str, Any], key: str, needle: str) -> None:
@@ -291,3 +291,38 @@ def _args(**changes: Any) -> ClusterArgs:
 def test_args_refuse_weak_settings(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         Cluster("c", _args(**changes))
+
+
+def test_tier_table_for_the_platform(records: dict[str, Record]) -> None:
+    """ARCHITECTURE.md's tier table, for this layer: what differs between dev and prod, and only that."""
+
+    def facts(record: Record) -> dict[str, Any]:
+        eks = _eks(record).inputs
+        gpu = next(r for r in record.of_type("aws:eks/nodeGroup:NodeGroup") if r.name == "cluster-gpu-ng")
+        alb = next(iter(record.of_type("aws:lb/loadBalancer:LoadBalancer"))).inputs
+        rg = next(iter(record.of_type("aws:elasticache/replicationGroup:ReplicationGroup"))).inputs
+        return {
+            "public endpoint": eks["vpcConfig"]["endpointPublicAccess"],
+            "gpu min": gpu.inputs["scalingConfig"]["minSize"],
+            "eks deletion protection": eks["deletionProtection"],
+            "alb deletion protection": alb["enableDeletionProtection"],
+            "cache multi-az": rg["multiAzEnabled"],
+            "cache nodes": rg["numCacheClusters"],
+            "tls policy": next(
+                r.inputs["sslPolicy"] for r in record.of_type("aws:lb/listener:Listener") if r.inputs["port"] == 443
+            ),
+            "imds tokens": {
+                r.inputs["metadataOptions"]["httpTokens"]
+                for r in record.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+            },
+        }
+
+    dev, prod = facts(records["dev"]), facts(records["prod"])
+    assert {k: (dev[k], prod[k]) for k in dev if dev[k] != prod[k]} == {
+        "public endpoint": (True, False),
+        "gpu min": (0, 1),
+        "eks deletion protection": (False, True),
+        "alb deletion protection": (False, True),
+        "cache multi-az": (False, True),
+        "cache nodes": (1, 2),
+    }

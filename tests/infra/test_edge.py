@@ -11,7 +11,7 @@ from infra.edge import HSTS, TARGETS, TLS_POLICY, Edge, EdgeArgs
 from infra.waf import MANAGED_RULE_GROUPS
 from stacks.aws_values import check_aws_values
 from stacks.offline import Record, RecordedResource
-from tests.infra.platform_graph import STACKS, component, under
+from tests.infra.platform_graph import CANARY, EDITED_DEV, STACKS, component, under
 
 LISTENER = "aws:lb/listener:Listener"
 RULE = "aws:lb/listenerRule:ListenerRule"
@@ -136,8 +136,8 @@ def test_host_routing_without_canary(records: dict[str, Record]) -> None:
 
 
 def test_canary_weight_from_config_splits_api_traffic(record_of: Any) -> None:
-    canary = {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/visionrag-api:0.2.0", "weight": 15}
-    record = record_of("dev", overrides={"visionrag:workloads": {"canary": canary}})
+    record = record_of("dev", overrides=EDITED_DEV)
+    assert CANARY["weight"] == 15
     tgs = {r.name.removeprefix("edge-tg-"): r.outputs["arn"] for r in record.of_type("aws:lb/targetGroup:TargetGroup")}
     forward = _rules(record)["api"].inputs["actions"][0]["forward"]
     assert forward["targetGroups"] == [
@@ -265,5 +265,5 @@ def test_waf_rate_limit_out_of_range_is_refused_by_config() -> None:
     from stacks.config import ConfigError
     from stacks.offline import run_stack
 
-    with pytest.raises(ConfigError, match="edge.wafRateLimit"):
+    with pytest.raises(ConfigError, match=r"edge\.wafRateLimit"):
         run_stack("prod", overrides={"visionrag:edge": {"wafRateLimit": 10}})

@@ -16,7 +16,7 @@ from infra.node_group import (
     gpus_per_instance,
 )
 from stacks.offline import Record, RecordedResource
-from tests.infra.platform_graph import STACKS, component, key_arn, under
+from tests.infra.platform_graph import EDITED_DEV, STACKS, component, key_arn, under
 
 CA = "k8s.io/cluster-autoscaler"
 
@@ -116,12 +116,12 @@ def test_gpu_asg_carries_scale_from_zero_hints(records: dict[str, Record], stack
 
 
 def test_gpu_count_follows_instance_size(record_of: Any) -> None:
-    record = record_of("dev", overrides={"visionrag:cluster": {"gpuNodes": {"instanceTypes": ["g6e.12xlarge"]}}})
+    record = record_of("dev", overrides=EDITED_DEV)  # g6e.12xlarge
     assert _asg_tags(record, "gpu")[f"{CA}/node-template/resources/nvidia.com/gpu"]["value"] == "4"
 
 
 def test_bottlerocket_gets_encrypted_os_and_data_volumes(record_of: Any) -> None:
-    record = record_of("dev", overrides={"visionrag:cluster": {"gpuNodes": {"amiType": "BOTTLEROCKET_x86_64_NVIDIA"}}})
+    record = record_of("dev", overrides=EDITED_DEV)  # BOTTLEROCKET_x86_64_NVIDIA
     lt = _one(record, "gpu", "aws:ec2/launchTemplate:LaunchTemplate")
     devices = {b["deviceName"]: b["ebs"] for b in lt.inputs["blockDeviceMappings"]}
     assert set(devices) == {"/dev/xvda", "/dev/xvdb"}

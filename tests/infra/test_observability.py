@@ -294,22 +294,24 @@ def test_alarm_and_budget_components_refuse_bad_args() -> None:
         pages_bucket_name="pages",
         pages_quota_gib=10,
     )
-    for changes, field in (
+    alarm_cases: list[tuple[dict[str, Any], str]] = [
         ({"alb_5xx_rate_percent": 0}, "alb_5xx_rate_percent"),
         ({"cache_memory_percent": 120}, "cache_memory_percent"),
         ({"pages_quota_gib": 0}, "pages_quota_gib"),
         ({"target_group_arn_suffixes": {}}, "target_group_arn_suffixes"),
-    ):
+    ]
+    for changes, field in alarm_cases:
         with pytest.raises(ValueError, match=field):
             Alarms("alarms", dataclasses.replace(alarms, **changes))
 
     budget = CostBudgetArgs(
         budget_name="b", monthly_limit_usd=100, cost_tag=("tier", "dev"), topic_arn="arn:aws:sns:us-east-1:1:t"
     )
-    for changes, field in (
+    budget_cases: list[tuple[dict[str, Any], str]] = [
         ({"monthly_limit_usd": 0}, "monthly_limit_usd"),
         ({"emails": [f"a{i}@example.com" for i in range(11)]}, "emails"),
         ({"cost_tag": ("tier", "")}, "cost_tag"),
-    ):
+    ]
+    for changes, field in budget_cases:
         with pytest.raises(ValueError, match=field):
             CostBudget("budget", dataclasses.replace(budget, **changes))

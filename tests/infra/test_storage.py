@@ -272,3 +272,47 @@ def test_invalid_args_are_refused_naming_the_field(field: str, changes: dict[str
 def test_config_refuses_weakened_storage_naming_the_key(stack: str, override: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         run_stack(stack, overrides=override)
+
+
+_PLATFORM_A = ("visionrag:infra:Keys", "visionrag:infra:Network", "visionrag:infra:Storage")
+
+
+def _type_counts(record: Record) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in record.resources:
+        chain = r.urn.split("::")[2]
+        if chain.startswith(_PLATFORM_A):
+            counts[r.type] = counts.get(r.type, 0) + 1
+    return counts
+
+
+def test_dev_and_prod_differ_exactly_as_the_tiers_say(records: dict[str, Record]) -> None:
+    dev, prod = _type_counts(records["dev"]), _type_counts(records["prod"])
+    diff = {t: prod.get(t, 0) - dev.get(t, 0) for t in set(dev) | set(prod) if prod.get(t, 0) != dev.get(t, 0)}
+    s3 = "aws:s3/"
+    assert diff == {
+        # network: a third AZ (3 more subnets, each associated), a NAT (+EIP) per AZ, a private route table per AZ
+        "aws:ec2/subnet:Subnet": 3,
+        "aws:ec2/routeTableAssociation:RouteTableAssociation": 3,
+        "aws:ec2/routeTable:RouteTable": 1,
+        "aws:ec2/natGateway:NatGateway": 2,
+        "aws:ec2/eip:Eip": 2,
+        # audit bucket: Object Lock in prod only (dev: off)
+        f"{s3}bucketObjectLockConfiguration:BucketObjectLockConfiguration": 1,
+        # replication: provider, replica key + alias, 3 replica buckets (2 of them logging), role, 2 configs
+        "pulumi:providers:aws": 1,
+        "aws:kms/key:Key": 1,
+        "aws:kms/alias:Alias": 1,
+        "visionrag:infra:SecureBucket": 3,
+        f"{s3}bucket:Bucket": 3,
+        f"{s3}bucketPublicAccessBlock:BucketPublicAccessBlock": 3,
+        f"{s3}bucketOwnershipControls:BucketOwnershipControls": 3,
+        f"{s3}bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 3,
+        f"{s3}bucketVersioning:BucketVersioning": 3,
+        f"{s3}bucketLifecycleConfiguration:BucketLifecycleConfiguration": 3,
+        f"{s3}bucketPolicy:BucketPolicy": 3,
+        f"{s3}bucketLogging:BucketLogging": 2,
+        "aws:iam/role:Role": 1,
+        "aws:iam/rolePolicy:RolePolicy": 1,
+        f"{s3}bucketReplicationConfig:BucketReplicationConfig": 2,
+    }

@@ -288,6 +288,8 @@ def _container(name: str, image: str, *, cpu: str = "500m", mem: str = "1Gi", gp
             {"name": "JWT_SECRET_FILE", "value": "/var/run/secrets/visionrag/jwt"},
         ],
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10.0},
+        "livenessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 20.0},
     }
 
 
@@ -765,6 +767,72 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
             parent=cl,
             **prov,
         )
+
+    b.add(
+        "aws:eks/addon:Addon",
+        f"visionrag-{stack}-vpc-cni",
+        {
+            "clusterName": f"visionrag-{stack}",
+            "addonName": "vpc-cni",
+            "addonVersion": "v1.20.0-eksbuild.1",
+            "configurationValues": json.dumps({"enableNetworkPolicy": "true"}),
+        },
+        deps=[cluster],
+        parent=cl,
+        **prov,
+    )
+    oidc = f"oidc.eks.{REGION}.amazonaws.com/id/EXAMPLE"
+    irsa = b.add(
+        "aws:iam/role:Role",
+        f"visionrag-{stack}-api",
+        {
+            "name": f"visionrag-{stack}-api",
+            "assumeRolePolicy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRoleWithWebIdentity",
+                            "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{oidc}"},
+                            "Condition": {
+                                "StringEquals": {
+                                    f"{oidc}:sub": "system:serviceaccount:visionrag:api",
+                                    f"{oidc}:aud": "sts.amazonaws.com",
+                                }
+                            },
+                        }
+                    ],
+                }
+            ),
+        },
+        parent=cl,
+        **prov,
+    )
+    b.add(
+        "aws:iam/rolePolicy:RolePolicy",
+        f"visionrag-{stack}-api",
+        {
+            "role": f"visionrag-{stack}-api",
+            "policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "Pages",
+                            "Effect": "Allow",
+                            "Action": ["s3:GetObject", "s3:PutObject"],
+                            "Resource": [f"arn:aws:s3:::visionrag-{stack}-pages/*"],
+                        },
+                        {"Sid": "Describe", "Effect": "Allow", "Action": ["ec2:DescribeSubnets"], "Resource": "*"},
+                    ],
+                }
+            ),
+        },
+        deps=[irsa],
+        parent=cl,
+        **prov,
+    )
 
     # ---- kubernetes
     wl = b.add("visionrag:infra:Workloads", "workloads", {})

@@ -20,8 +20,12 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer
 from policies.evaluator import _property_dependencies, evaluate_plan, stack_pack_config
 from policies.rules import ALL_POLICIES
 
-_LEVELS = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY, "remediate": proto.REMEDIATE,
-           "disabled": proto.DISABLED}
+_LEVELS = {
+    "advisory": proto.ADVISORY,
+    "mandatory": proto.MANDATORY,
+    "remediate": proto.REMEDIATE,
+    "disabled": proto.DISABLED,
+}
 _NAMES = {v: k for k, v in _LEVELS.items()}
 
 
@@ -49,14 +53,23 @@ def _engine_verdicts(plan: dict[str, Any], pack_config: dict[str, Any]) -> set[t
     stack = []
     for r in plan["resources"]:
         props = _struct(r["inputs"])
-        response = servicer.Analyze(proto.AnalyzeRequest(type=r["type"], properties=props, urn=r["urn"],
-                                                         name=r["name"]), None)
+        response = servicer.Analyze(
+            proto.AnalyzeRequest(type=r["type"], properties=props, urn=r["urn"], name=r["name"]), None
+        )
         # The engine attributes a resource policy's diagnostics to the resource it sent.
         found |= {(d.policyName, d.urn or r["urn"], _NAMES[d.enforcementLevel]) for d in response.diagnostics}
         deps = {k: proto.AnalyzerPropertyDependencies(urns=v) for k, v in _property_dependencies(r, by_urn).items()}
-        stack.append(proto.AnalyzerResource(type=r["type"], properties=props, urn=r["urn"], name=r["name"],
-                                            parent=r.get("parent") or "", dependencies=r.get("dependencies") or [],
-                                            propertyDependencies=deps))
+        stack.append(
+            proto.AnalyzerResource(
+                type=r["type"],
+                properties=props,
+                urn=r["urn"],
+                name=r["name"],
+                parent=r.get("parent") or "",
+                dependencies=r.get("dependencies") or [],
+                propertyDependencies=deps,
+            )
+        )
     response = servicer.AnalyzeStack(proto.AnalyzeStackRequest(resources=stack), None)
     found |= {(d.policyName, d.urn, _NAMES[d.enforcementLevel]) for d in response.diagnostics}
     return found

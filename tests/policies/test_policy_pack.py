@@ -48,6 +48,7 @@ print(json.dumps({
     "rules_file": sys.modules["policies.rules"].__file__,
     "secrets_module": secrets.__file__,
     "token": len(secrets.token_hex(4)),
+    "offline_only_loaded": sorted(m for m in ("policies.evaluator", "jsonschema") if m in sys.modules),
 }))
 """
 
@@ -66,6 +67,8 @@ def test_cli_path_imports_from_inside_a_standalone_pack_directory(tmp_path: Path
     assert report["rules_file"].startswith(str(pack))
     # Rule modules named like stdlib/third-party modules (secrets, kubernetes) must not shadow them.
     assert not report["secrets_module"].startswith(str(pack)) and report["token"] == 8
+    # The CLI needs only requirements.txt: the offline evaluator and its jsonschema stay unloaded.
+    assert report["offline_only_loaded"] == []
 
 
 def test_pulumi_policy_yaml_declares_python_runtime_and_requirements() -> None:

@@ -326,3 +326,43 @@ def test_weakened_real_prod_plan_trips_the_right_policy(label: str, policy: str,
     fired = {(v.policy, v.level) for v in violations}
     assert (policy, "mandatory") in fired, f"{label}: {policy} did not fire; got {violations}"
     assert {p for p, _ in fired} == {policy}, f"{label}: expected only {policy}, got {sorted(fired)}"
+
+
+# ---- the tiers differ where the pack config says so --------------------------------------------------------
+def _eks_world(p: Plan) -> None:
+    vpc = _pick(p, "aws:eks/cluster:Cluster")["inputs"]["vpcConfig"]
+    vpc.update(endpointPublicAccess=True, publicAccessCidrs=[*vpc.get("publicAccessCidrs", []), "0.0.0.0/0"])
+
+
+def _tagged_image(p: Plan) -> None:
+    image = _container(p)["image"]
+    _container(p).update(image=image.split("@", 1)[0].rsplit(":", 1)[0] + ":1.2.3")
+
+
+TIER_CASES: list[tuple[str, str, Callable[[Plan], None], str | None]] = [
+    ("dev", "EKS endpoint open to the world", _eks_world, "eks-endpoint-private"),
+    (
+        "dev",
+        "ALB deletion protection off",
+        lambda p: _pick(p, "aws:lb/loadBalancer:LoadBalancer")["inputs"].update(enableDeletionProtection=False),
+        None,
+    ),
+    ("dev", "image by tag", _tagged_image, None),
+    ("staging", "image by tag", _tagged_image, "k8s-image-pinning"),
+    (
+        "staging",
+        "ALB deletion protection off",
+        lambda p: _pick(p, "aws:lb/loadBalancer:LoadBalancer")["inputs"].update(enableDeletionProtection=False),
+        "alb-deletion-protection",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("stack", "label", "mutate", "policy"), TIER_CASES, ids=[f"{c[0]}: {c[1]}" for c in TIER_CASES]
+)
+def test_tier_specific_verdicts_on_real_plans(stack: str, label: str, mutate, policy: str | None, real_plans) -> None:
+    plan = copy.deepcopy(real_plans[stack])
+    mutate(plan)
+    fired = {(v.policy, v.level) for v in evaluate_plan(plan, stack_pack_config(stack))}
+    assert fired == ({(policy, "mandatory")} if policy else set()), f"{stack} {label}: {fired}"

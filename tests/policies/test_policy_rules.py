@@ -184,6 +184,50 @@ def _budget_overrun(plan: Plan) -> None:
     )
 
 
+def _no_tls_version_floor(plan: Plan) -> None:
+    doc = _bucket_policy(plan, "-snapshots")
+    doc["Statement"] = [s for s in doc["Statement"] if s["Sid"] != "DenyOldTls"]
+    _set_bucket_policy(plan, "-snapshots", doc)
+
+
+def _role_policy(plan: Plan) -> dict[str, Any]:
+    return _inputs(plan, "aws:iam/rolePolicy:RolePolicy", "-api")
+
+
+def _wildcard_policy(plan: Plan) -> None:
+    doc = json.loads(_role_policy(plan)["policy"])
+    doc["Statement"].append({"Sid": "Lazy", "Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    _role_policy(plan)["policy"] = json.dumps(doc)
+
+
+def _admin_attachment(plan: Plan) -> None:
+    _add(
+        plan,
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "admin",
+        {"role": "visionrag-prod-api", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+        [],
+    )
+
+
+def _trust_doc(plan: Plan) -> dict[str, Any]:
+    return json.loads(_inputs(plan, "aws:iam/role:Role", "-api")["assumeRolePolicy"])
+
+
+def _irsa_without_sub(plan: Plan) -> None:
+    doc = _trust_doc(plan)
+    cond = doc["Statement"][0]["Condition"]["StringEquals"]
+    for k in [k for k in cond if k.endswith(":sub")]:
+        del cond[k]
+    _inputs(plan, "aws:iam/role:Role", "-api")["assumeRolePolicy"] = json.dumps(doc)
+
+
+def _trust_anyone(plan: Plan) -> None:
+    doc = _trust_doc(plan)
+    doc["Statement"].append({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "*"}})
+    _inputs(plan, "aws:iam/role:Role", "-api")["assumeRolePolicy"] = json.dumps(doc)
+
+
 @dataclass(frozen=True)
 class Case:
     policy: str
@@ -517,6 +561,27 @@ FLAG_CASES = [
         "load-balancer",
         setter("kubernetes:core/v1:Service", "api", ("spec", "type"), "LoadBalancer"),
     ),
+    Case("s3-tls-only", "no-tls-version-floor", _no_tls_version_floor),
+    Case("iam-no-wildcard-admin", "star-on-star", _wildcard_policy),
+    Case("iam-no-wildcard-admin", "admin-attachment", _admin_attachment),
+    Case("iam-trust-scoped", "irsa-without-sub", _irsa_without_sub),
+    Case("iam-trust-scoped", "anyone", _trust_anyone),
+    Case(
+        "eks-access-entries",
+        "creator-admin",
+        lambda p: _inputs(p, EKS)["accessConfig"].pop("bootstrapClusterCreatorAdminPermissions"),
+    ),
+    Case(
+        "eks-access-entries",
+        "configmap-only",
+        lambda p: _inputs(p, EKS)["accessConfig"].update(authenticationMode="CONFIG_MAP"),
+    ),
+    Case(
+        "eks-network-policy-enforced",
+        "cni-without-network-policy",
+        setter("aws:eks/addon:Addon", "-vpc-cni", ("configurationValues",), "{}"),
+    ),
+    Case("k8s-probes", "no-readiness", lambda p: _container(p, "api").pop("readinessProbe")),
     Case("cost-monthly-budget", "overrun", _budget_overrun),
     Case("cost-gpu-ceiling", "max-nodes", setter(NG, "-gpu", ("scalingConfig", "maxSize"), 10.0)),
 ]

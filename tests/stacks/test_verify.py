@@ -483,6 +483,16 @@ def test_public_endpoint_is_a_dev_allowance_with_allow_listed_cidrs(
     assert failed(outputs, session, tier) == expected
 
 
+def test_python_m_stacks_verify_dispatches_here(account: tuple[Builder, dict[str, Any]], tmp_path: Any) -> None:
+    from stacks.cli import main as cli_main
+
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({**account[1], "albArn": account[1]["albArn"]}))
+    assert cli_main(["verify", "prod", "--outputs", str(path)]) == 0
+    path.write_text(json.dumps({k: v for k, v in account[1].items() if k != "clusterName"}))
+    assert cli_main(["verify", "prod", "--outputs", str(path)]) == 1
+
+
 def test_outputs_from_stdin(
     account: tuple[Builder, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -551,3 +561,24 @@ def test_table_names_each_failure() -> None:
     assert lines[0].split() == ["RESULT", "AREA", "RESOURCE", "CHECK", "DETAIL"]
     assert lines[2].startswith("FAIL") and "versioning" in lines[2] and "Status=Suspended" in lines[2]
     assert lines[3].startswith("PASS")
+
+
+def test_registry_enhanced_scanning_stands_in_for_scan_on_push(
+    account: tuple[Builder, dict[str, Any]], session: Any
+) -> None:
+    b, outputs = account
+    unscanned = b.repo("worker", scan_on_push=False)
+    broken = _swap(outputs, "ecrRepositoryUrls", "worker", unscanned)
+    assert failed(broken, session) == {("ecr", "scan on push")}
+    rule = {
+        "scanFrequency": "CONTINUOUS_SCAN",
+        "repositoryFilters": [{"filter": "visionrag*", "filterType": "WILDCARD"}],
+    }
+    b.ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=[rule])
+    try:
+        assert failed(broken, session) == set()
+        other = {**rule, "repositoryFilters": [{"filter": "other*", "filterType": "WILDCARD"}]}
+        b.ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=[other])
+        assert failed(broken, session) == {("ecr", "scan on push")}
+    finally:
+        b.ecr.put_registry_scanning_configuration(scanType="BASIC", rules=[])

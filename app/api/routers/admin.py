@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -74,7 +74,7 @@ async def audit_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     """Audit events of one day (newest last). Reading the audit log is itself audited."""
-    day = day or date.today()
+    day = day or datetime.now(UTC).date()
     keys = await services.resilience.call(
         "storage",
         lambda: services.audit_storage.list_keys(f"audit/{day:%Y/%m/%d}/"),

@@ -159,3 +159,29 @@ def test_gunicorn_config_reads_settings_and_refuses_unsafe_ones() -> None:
     bad = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "ALLOWED_ORIGINS contains wildcard" in bad.stderr
+
+
+def test_app_factory_refuses_unsafe_settings_with_one_line(monkeypatch) -> None:
+    from app.api.main import create_app
+
+    for key, value in {**SAFE_PROD, "allowed_origins": "*", "s3_public_read": "true"}.items():
+        monkeypatch.setenv(key.upper(), str(value))
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            create_app()
+    finally:
+        get_settings.cache_clear()
+    message = str(exit_info.value)
+    assert message.startswith("visionrag-api: invalid configuration:") and "\n" not in message
+    assert "ALLOWED_ORIGINS" in message and "S3_PUBLIC_READ" in message
+
+
+def test_checklist_minio_names_are_accepted(monkeypatch) -> None:
+    monkeypatch.setenv("MINIO_SSE", "auto")
+    monkeypatch.setenv("MINIO_PUBLIC_READ", "true")
+    settings = load_settings(**AUTH)
+    assert settings.s3_sse == "s3" and settings.s3_public_read is True
+    with pytest.raises(SettingsError) as err:
+        load_settings(**{k: v for k, v in SAFE_PROD.items() if k not in {"s3_sse", "s3_kms_key_id"}})
+    assert "S3_PUBLIC_READ=true" in str(err.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from stacks.offline import Record
@@ -90,3 +92,14 @@ def test_snapshot_cronjob_schedule_and_retention(wl_records: dict[str, Record]) 
         assert env["SNAPSHOT_RETENTION"] == str(record.config.workloads.snapshot_retention)
         assert len(env["QDRANT_NODE_URLS"].split(",")) == record.config.workloads.qdrant.replicas
         assert env["SNAPSHOT_BUCKET"] == record.config.physical_name("snapshots")
+
+
+def test_embedder_rollout_fits_the_gpu_node_group(wl_records: dict[str, Record], wl_record_of: Any) -> None:
+    # A surge pod needs a free GPU node: only when the node group can grow beyond the embedder's maximum.
+    roomy = wl_record_of("prod", {"visionrag:cluster": {"gpuNodes": {"maxSize": 6}}})
+    for record, surge in ((wl_records["dev"], 0), (wl_records["prod"], 0), (roomy, "25%")):
+        ru = by_name(record, "kubernetes:apps/v1:Deployment", "embedder").inputs["spec"]["strategy"]["rollingUpdate"]
+        assert ru["maxSurge"] == surge
+        assert int(ru["maxUnavailable"]) == (0 if surge else 1)
+        api = by_name(record, "kubernetes:apps/v1:Deployment", "api").inputs["spec"]["strategy"]["rollingUpdate"]
+        assert api["maxSurge"] == "25%" and int(api["maxUnavailable"]) == 0

@@ -58,3 +58,47 @@ def test_network_policies_refuse_open_sources() -> None:
     )
     with pytest.raises(ValueError, match="ingress_cidrs"):
         NetworkPolicies("np", args)
+
+
+def _args(**changes: object) -> object:
+    import dataclasses
+    import json
+
+    from infra.workloads.workloads import WorkloadsArgs
+    from stacks.config import load_stack_config
+    from stacks.offline import read_stack_file
+    from stacks.program import workloads_args
+    from tests.infra.workloads import platform_stub as conftest
+
+    values = {
+        k.split(":", 1)[1]: v if isinstance(v, str) else json.dumps(v) for k, v in read_stack_file("prod").items()
+    }
+    cfg = load_stack_config("prod", {k: v for k, v in values.items() if k != "llmApiKey"})
+    original = conftest.k8s.Provider
+    conftest.k8s.Provider = lambda *a, **k: None  # type: ignore[assignment,misc]
+    try:
+        platform = conftest.platform(cfg)
+    finally:
+        conftest.k8s.Provider = original  # type: ignore[misc]
+    args: WorkloadsArgs = workloads_args(cfg, **platform)
+    return dataclasses.replace(args, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"bucket_arns": {"pages": "arn:aws:s3:::p"}},
+            r"bucket_names/bucket_arns: missing \['snapshots', 'models', 'audit'\]",
+        ),
+        ({"secret_names": {"qdrant-api-key": "x"}}, r"secret_names: missing \['llm-api-key', 'cache-auth', 'jwt'\]"),
+        ({"target_group_arns": {"frontend": "arn"}}, r"target_group_arns: missing \['api'\]"),
+        ({"secret_arns": []}, "secret_arns"),
+        ({"qdrant_replication_factor": 5}, "qdrant_replication_factor: 5"),
+    ],
+)
+def test_workloads_args_are_validated(changes: dict[str, object], message: str) -> None:
+    from infra.workloads.workloads import _validate
+
+    with pytest.raises(ValueError, match=message):
+        _validate(_args(**changes))  # type: ignore[arg-type]

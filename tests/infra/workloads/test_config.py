@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from stacks.config import ConfigError
-from tests.infra.workloads.conftest import record_workloads
+from tests.infra.workloads.platform_stub import record_workloads
 
 TAGGED = "123456789012.dkr.ecr.us-east-1.amazonaws.com/visionrag-api:1.4.2"
 SMALL = {"cpuRequest": "100m", "cpuLimit": "500m", "memoryRequest": "128Mi", "memoryLimit": "256Mi"}

@@ -77,3 +77,22 @@ def test_api_mounts_its_settings_secrets_as_files(wl_records: dict[str, Record])
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert env["SETTINGS_SECRETS_DIR"] == "/var/run/secrets/visionrag"
     assert not any(k.startswith("AUTH_") for k in env)
+
+
+def test_frontend_is_bound_spread_and_budgeted(wl_record_of: Any) -> None:
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/visionrag-frontend@sha256:" + "c" * 64
+    small = {"cpuRequest": "100m", "cpuLimit": "500m", "memoryRequest": "128Mi", "memoryLimit": "256Mi"}
+    r = wl_record_of(
+        "prod",
+        {"visionrag:workloads": {"frontend": {"image": image, "replicas": 2, "maxReplicas": 4, "resources": small}}},
+    )
+    binding = by_name(r, TGB, "frontend").inputs["spec"]
+    assert binding["targetGroupARN"].endswith("targetgroup/visionrag-prod-frontend/0123456789abcdef")
+    assert int(binding["serviceRef"]["port"]) == 3000
+    assert by_name(r, "kubernetes:policy/v1:PodDisruptionBudget", "frontend")
+    assert (
+        int(by_name(r, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "frontend").inputs["spec"]["maxReplicas"])
+        == 4
+    )
+    pod = by_name(r, DEPLOYMENT, "frontend").inputs["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "frontend" and pod["automountServiceAccountToken"] is False

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stacks.offline import Record
-from tests.infra.workloads.conftest import ISSUER
 from tests.infra.workloads.graph import SA, actions, by_name, name, resources_of, role_policy_for, trust_for, workloads
+from tests.infra.workloads.platform_stub import ISSUER
 
 IRSA = ("api", "worker", "embedder", "snapshots", "secrets-reader")
 

@@ -1,7 +1,10 @@
-"""Every AWS enum value Keys, Network, Storage and Registry send is one botocore's service models accept.
+"""Conventions over everything Keys, Network, Storage, Secrets and Registry register.
 
-Under mocks nothing reaches AWS, so a misspelled enum ("BucketOwnerEnforce", "cloudwatch-logs") would only fail at
-`pulumi up`. These read the allowed values from the installed botocore models, not from a hand-kept list.
+- Every AWS enum value sent is one botocore's service models accept: under mocks nothing reaches AWS, so a
+  misspelled enum ("BucketOwnerEnforce", "cloudwatch-logs") would only fail at `pulumi up`. The allowed values
+  come from the installed botocore models, not from a hand-kept list.
+- Every taggable resource carries the project/tier tags and a Name.
+- Every descendant of a component is parented under it and named `<component>-...`.
 """
 
 from __future__ import annotations
@@ -126,3 +129,50 @@ def test_log_retention_values_match_the_cloudwatch_logs_model() -> None:
     documented = re.search(r"Possible values are: ([\d, and]+)\.", member.documentation)
     assert documented, "botocore's documentation of retentionInDays changed shape"
     assert {int(v) for v in re.findall(r"\d+", documented.group(1))} == LOG_RETENTION_DAYS
+
+
+TAGGABLE = {
+    "aws:kms/key:Key",
+    "aws:ec2/vpc:Vpc",
+    "aws:ec2/subnet:Subnet",
+    "aws:ec2/eip:Eip",
+    "aws:ec2/natGateway:NatGateway",
+    "aws:ec2/internetGateway:InternetGateway",
+    "aws:ec2/routeTable:RouteTable",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+    "aws:ec2/vpcEndpoint:VpcEndpoint",
+    "aws:ec2/flowLog:FlowLog",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:iam/role:Role",
+    "aws:s3/bucket:Bucket",
+    "aws:secretsmanager/secret:Secret",
+    "aws:ecr/repository:Repository",
+}
+_MINE = tuple(f"visionrag:infra:{c}" for c in ("Keys", "Network", "Storage", "Secrets", "Registry"))
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_taggable_platform_resource_carries_project_and_tier(records: dict[str, Record], stack: str) -> None:
+    mine = [r for r in records[stack].resources if r.urn.split("::")[2].startswith(_MINE) and r.type in TAGGABLE]
+    assert {r.type for r in mine} == TAGGABLE
+    for resource in mine:
+        tags = resource.inputs.get("tags") or {}
+        assert tags.get("project") == "visionrag" and tags.get("tier") == stack, (resource.name, tags)
+        assert tags.get("Name"), f"{resource.name} has no Name tag"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_platform_child_is_parented_and_named_after_its_component(records: dict[str, Record], stack: str) -> None:
+    record = records[stack]
+    components = [r for r in record.resources if r.type in _MINE]
+    assert len(components) == len(_MINE)
+    for component in components:
+        descendants, frontier = [], [component.urn]
+        while frontier:
+            children = [r for r in record.resources if r.parent in frontier]
+            descendants += children
+            frontier = [c.urn for c in children]
+        assert descendants, component.name
+        for child in descendants:
+            assert child.name.startswith(f"{component.name}-"), (component.name, child.name)
