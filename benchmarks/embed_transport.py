@@ -20,7 +20,6 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
@@ -63,7 +62,7 @@ async def http_latency(items: list[wire.Multivector], transport: str, repeat: in
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
     client = EmbedderClient(f"http://127.0.0.1:{port}", transport=transport, max_batch=len(items))  # type: ignore[arg-type]
     samples = []

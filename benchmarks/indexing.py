@@ -47,8 +47,9 @@ def make_pdf(pages: int) -> bytes:
     return buf.getvalue()
 
 
-async def sequential(storage: PageStorage, vectors: VectorIndex, embedder: EmbedderClient, pdf: bytes, doc: str,
-                     dpi: int) -> int:
+async def sequential(
+    storage: PageStorage, vectors: VectorIndex, embedder: EmbedderClient, pdf: bytes, doc: str, dpi: int
+) -> int:
     document = open_pdf(pdf, max_pages=1000)
     count = 0
     for page in render_pages(document, dpi=dpi, jpeg_quality=85, max_side_px=3000):
@@ -57,9 +58,18 @@ async def sequential(storage: PageStorage, vectors: VectorIndex, embedder: Embed
         mv = (await embedder.embed_images([page.jpeg]))[0]
         assert mv.patch is not None
         pooled = mean_pool(mv.vectors, mv.patch)
-        await vectors.upsert_pages([PageVectors(document_id=doc, page=page.number, original=mv.vectors,
-                                                rows=pooled.rows, columns=pooled.columns,
-                                                payload={"object_key": key})])
+        await vectors.upsert_pages(
+            [
+                PageVectors(
+                    document_id=doc,
+                    page=page.number,
+                    original=mv.vectors,
+                    rows=pooled.rows,
+                    columns=pooled.columns,
+                    payload={"object_key": key},
+                )
+            ]
+        )
         count += 1
     document.close()
     return count
@@ -69,24 +79,42 @@ async def main_async(args: argparse.Namespace) -> None:
     pdf = make_pdf(args.pages)
     model = tiny_model()
     with tempfile.TemporaryDirectory() as tmp, seaweed(Path(tmp)) as s3, embedder_process(model) as url:
-        storage = PageStorage(endpoint=s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key,
-                              bucket="bench-pages", secure=False, sse="s3")
+        storage = PageStorage(
+            endpoint=s3.endpoint,
+            access_key=s3.access_key,
+            secret_key=s3.secret_key,
+            bucket="bench-pages",
+            secure=False,
+            sse="s3",
+        )
         await storage.ensure_bucket()
         await storage.put_bytes("uploads/d/doc.pdf", pdf, "application/pdf")
         vectors = VectorIndex(make_qdrant_client(":memory:"), collection="pages")
         await vectors.ensure_collection()
         embedder = EmbedderClient(url, max_batch=args.batch)
         print(f"{args.pages} pages, A4 rendered at {args.dpi} dpi, tiny ColPali in its own process, SeaweedFS S3")
-        results = {}
+        results: dict[str, list[float]] = {}
         for round_ in range(args.rounds):
             t0 = time.perf_counter()
             n = await sequential(storage, vectors, embedder, pdf, f"seq-{round_}", args.dpi)
             results.setdefault("sequential", []).append(n / (time.perf_counter() - t0))
-            indexer = Indexer(storage=storage, vectors=vectors, embedder=embedder, jobs=None,
-                              options=PipelineOptions(dpi=args.dpi, embed_batch=args.batch, depth=args.depth))
+            indexer = Indexer(
+                storage=storage,
+                vectors=vectors,
+                embedder=embedder,
+                jobs=None,
+                options=PipelineOptions(dpi=args.dpi, embed_batch=args.batch, depth=args.depth),
+            )
             t0 = time.perf_counter()
-            result = await indexer.run(IndexRequest(job_id="b", document_id=f"pipe-{round_}",
-                                                    object_key="uploads/d/doc.pdf", filename="doc.pdf", owner="b"))
+            result = await indexer.run(
+                IndexRequest(
+                    job_id="b",
+                    document_id=f"pipe-{round_}",
+                    object_key="uploads/d/doc.pdf",
+                    filename="doc.pdf",
+                    owner="b",
+                )
+            )
             results.setdefault("pipelined", []).append(result.pages_indexed / (time.perf_counter() - t0))
         await embedder.aclose()
         seq, pipe = max(results["sequential"]), max(results["pipelined"])

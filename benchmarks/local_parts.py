@@ -51,16 +51,46 @@ class S3:
 def seaweed(workdir: Path) -> Iterator[S3]:
     access, secret = "bench" + uuid.uuid4().hex[:8], uuid.uuid4().hex
     (workdir / "data").mkdir(parents=True, exist_ok=True)
-    identities = {"identities": [{"name": "bench", "credentials": [{"accessKey": access, "secretKey": secret}],
-                                  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+    identities = {
+        "identities": [
+            {
+                "name": "bench",
+                "credentials": [{"accessKey": access, "secretKey": secret}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
     (workdir / "s3.json").write_text(json.dumps(identities))
-    names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-             "s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance", "admin.port", "admin.port.grpc",
-             "debug.port", "webdav.port", "metricsPort"]
+    names = [
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "s3.port",
+        "s3.port.grpc",
+        "s3.port.iceberg",
+        "s3.port.lance",
+        "admin.port",
+        "admin.port.grpc",
+        "debug.port",
+        "webdav.port",
+        "metricsPort",
+    ]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
-    args = [_weed(), "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-s3.config={workdir / 's3.json'}", "-webdav=false", "-admin.ui=false", "-master.volumeSizeLimitMB=64",
-            *[f"-{k}={v}" for k, v in ports.items()]]
+    args = [
+        _weed(),
+        "mini",
+        f"-dir={workdir / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.config={workdir / 's3.json'}",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-master.volumeSizeLimitMB=64",
+        *[f"-{k}={v}" for k, v in ports.items()],
+    ]
     log = open(workdir / "weed.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     s3 = S3(f"127.0.0.1:{ports['s3.port']}", access, secret)
@@ -87,9 +117,16 @@ def seaweed(workdir: Path) -> Iterator[S3]:
 @contextmanager
 def embedder_process(model: Path, *, max_wait_ms: int = 2, max_batch: int = 8) -> Iterator[str]:
     port = free_ports(1)[0]
-    env = {**os.environ, "EMBEDDER_MODEL": str(model), "EMBEDDER_HOST": "127.0.0.1", "EMBEDDER_PORT": str(port),
-           "EMBEDDER_MAX_WAIT_MS": str(max_wait_ms), "EMBEDDER_MAX_BATCH_SIZE": str(max_batch),
-           "EMBEDDER_LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "EMBEDDER_MODEL": str(model),
+        "EMBEDDER_HOST": "127.0.0.1",
+        "EMBEDDER_PORT": str(port),
+        "EMBEDDER_MAX_WAIT_MS": str(max_wait_ms),
+        "EMBEDDER_MAX_BATCH_SIZE": str(max_batch),
+        "EMBEDDER_LOG_LEVEL": "warning",
+        "HF_HUB_OFFLINE": "1",
+    }
     proc = subprocess.Popen([sys.executable, "-m", "app.embedder"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

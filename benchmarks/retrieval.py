@@ -7,7 +7,7 @@ coherent regions drawn from a shared concept vocabulary so pages overlap the way
 are ~20 tokens built from one page's concepts. Prints p50/p95 latency of both strategies, the p50 ratio and
 recall@10 of two-stage against exhaustive.
 
-    .venv/bin/python benchmarks/retrieval.py --pages 1000 5000 --queries 30
+    .venv/bin/python benchmarks/retrieval.py --pages 1000 5000 --queries 12 --prefetch 100 200
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import qdrant_edge as qe
@@ -66,7 +67,10 @@ def make_shard(path: Path) -> qe.EdgeShard:
     config = qe.EdgeConfig(
         vectors={
             "original": qe.EdgeVectorParams(
-                size=DIM, distance=qe.Distance.Cosine, multivector_config=maxsim, datatype=f16,
+                size=DIM,
+                distance=qe.Distance.Cosine,
+                multivector_config=maxsim,
+                datatype=f16,
                 hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10),
                 memory=qe.Memory.Cached,
             ),
@@ -95,12 +99,11 @@ def build(path: Path, corpus: Corpus, pages: int, batch: int = 50) -> tuple[qe.E
             points.append(
                 qe.Point(
                     id=pid,
-                    vector={
-                        # numpy arrays go straight into the engine (no Python float lists).
-                        "original": vectors,
-                        "mean_pooling_rows": rows,
-                        "mean_pooling_columns": cols,
-                    },
+                    # numpy arrays go straight into the engine (no Python float lists).
+                    vector=cast(
+                        "dict[str, Any]",
+                        {"original": vectors, "mean_pooling_rows": rows, "mean_pooling_columns": cols},
+                    ),
                     payload={"page": pid},
                 )
             )
@@ -135,35 +138,44 @@ def exhaustive(shard: qe.EdgeShard, query: list[list[float]], k: int) -> list[in
     return [int(p.id) for p in shard.query(request)]
 
 
-def run(pages: int, queries: int, k: int, prefetch: int, workdir: Path) -> dict[str, float]:
+def run(pages: int, queries: int, k: int, prefetches: list[int], workdir: Path) -> list[dict[str, float]]:
     corpus = Corpus(seed=7)
     path = workdir / f"shard-{pages}"
     shard, concept_sets, build_s = build(path, corpus, pages)
     rng = np.random.default_rng(99)
     qs = [corpus.query(concept_sets[int(rng.integers(0, pages))], rng).tolist() for _ in range(queries)]
-    exhaustive(shard, qs[0], k), two_stage(shard, qs[0], k, prefetch)  # warm caches
-    t_two, t_ex, recalls = [], [], []
+    exhaustive(shard, qs[0], k)  # warm caches
+    t_ex, exact = [], []
     for q in qs:
         t0 = time.perf_counter()
-        exact_ids = exhaustive(shard, q, k)
+        exact.append(exhaustive(shard, q, k))
         t_ex.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        fast_ids = two_stage(shard, q, k, prefetch)
-        t_two.append(time.perf_counter() - t0)
-        recalls.append(len(set(exact_ids) & set(fast_ids)) / k)
+    rows = []
+    for prefetch in prefetches:
+        two_stage(shard, qs[0], k, prefetch)
+        t_two, recalls = [], []
+        for q, exact_ids in zip(qs, exact, strict=True):
+            t0 = time.perf_counter()
+            fast_ids = two_stage(shard, q, k, prefetch)
+            t_two.append(time.perf_counter() - t0)
+            recalls.append(len(set(exact_ids) & set(fast_ids)) / k)
+        p50_two, p50_ex = statistics.median(t_two), statistics.median(t_ex)
+        rows.append(
+            {
+                "pages": pages,
+                "prefetch": prefetch,
+                "build_s": build_s,
+                "exhaustive_p50_ms": p50_ex * 1000,
+                "exhaustive_p95_ms": float(np.percentile(t_ex, 95) * 1000),
+                "two_stage_p50_ms": p50_two * 1000,
+                "two_stage_p95_ms": float(np.percentile(t_two, 95) * 1000),
+                "speedup_p50": p50_ex / p50_two,
+                "recall_at_10": float(np.mean(recalls)),
+            }
+        )
     shard.close()
     shutil.rmtree(path, ignore_errors=True)
-    p50_two, p50_ex = statistics.median(t_two), statistics.median(t_ex)
-    return {
-        "pages": pages,
-        "build_s": build_s,
-        "exhaustive_p50_ms": p50_ex * 1000,
-        "exhaustive_p95_ms": float(np.percentile(t_ex, 95) * 1000),
-        "two_stage_p50_ms": p50_two * 1000,
-        "two_stage_p95_ms": float(np.percentile(t_two, 95) * 1000),
-        "speedup_p50": p50_ex / p50_two,
-        "recall_at_10": float(np.mean(recalls)),
-    }
+    return rows
 
 
 def main() -> None:
@@ -171,20 +183,23 @@ def main() -> None:
     parser.add_argument("--pages", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--prefetch", type=int, default=100, help="candidates per pooled prefetch")
+    parser.add_argument(
+        "--prefetch", type=int, nargs="+", default=[100, 200], help="candidates per pooled prefetch (each is measured)"
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vr-retrieval-"))
-    print(f"qdrant-edge-py in-process; {DIM}-d float16 multivectors, {TOKENS} tokens/page; prefetch={args.prefetch}")
-    header = f"{'pages':>6} {'build s':>8} {'exh p50 ms':>11} {'2st p50 ms':>11} {'speedup':>8} {'recall@10':>9}"
-    print(header)
+    print(f"qdrant-edge-py in-process; {DIM}-d float16 multivectors, {TOKENS} tokens/page")
+    columns = [("pages", 6), ("prefetch", 8), ("build s", 8), ("exh p50 ms", 11), ("2st p50 ms", 11)]
+    columns += [("speedup", 8), ("recall@10", 9)]
+    print(" ".join(f"{name:>{width}}" for name, width in columns))
     for pages in args.pages:
-        r = run(pages, args.queries, args.k, args.prefetch, workdir)
-        print(
-            f"{r['pages']:>6} {r['build_s']:>8.1f} {r['exhaustive_p50_ms']:>11.1f} {r['two_stage_p50_ms']:>11.1f} "
-            f"{r['speedup_p50']:>7.1f}x {r['recall_at_10']:>9.3f}",
-            flush=True,
-        )
+        for r in run(pages, args.queries, args.k, args.prefetch, workdir):
+            print(
+                f"{r['pages']:>6} {r['prefetch']:>8} {r['build_s']:>8.1f} {r['exhaustive_p50_ms']:>11.1f} "
+                f"{r['two_stage_p50_ms']:>11.1f} {r['speedup_p50']:>7.1f}x {r['recall_at_10']:>9.3f}",
+                flush=True,
+            )
     shutil.rmtree(workdir, ignore_errors=True)
 
 

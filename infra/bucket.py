@@ -245,8 +245,27 @@ class SecureBucket(pulumi.ComponentResource):
                 "resources": [arn, objects],
                 "conditions": [{"test": "NumericLessThan", "variable": "s3:TlsVersion", "values": [MIN_TLS_VERSION]}],
             },
-            *args.extra_policy_statements,
         ]
+        if not args.receives_access_logs:
+            # Default encryption covers uploads that name no algorithm; this refuses the ones that explicitly ask for
+            # something weaker (SSE-S3), so every object here is under the customer-managed key.
+            statements.append(
+                {
+                    "sid": "DenyNonKmsUploads",
+                    "effect": "Deny",
+                    "principals": everyone,
+                    "actions": ["s3:PutObject"],
+                    "resources": [objects],
+                    "conditions": [
+                        {
+                            "test": "StringNotEqualsIfExists",
+                            "variable": "s3:x-amz-server-side-encryption",
+                            "values": ["aws:kms"],
+                        }
+                    ],
+                }
+            )
+        statements.extend(args.extra_policy_statements)
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket_id,

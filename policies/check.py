@@ -61,13 +61,26 @@ def render_table(violations: Sequence[Violation], out: TextIO) -> None:
     out.write(f"\n{mandatory} mandatory, {len(violations) - mandatory} advisory\n")
 
 
+def render_markdown(violations: Sequence[Violation], out: TextIO) -> None:
+    """For a pull-request comment: a verdict line, then one row per violation (mandatory first)."""
+    mandatory = sum(v.level == "mandatory" for v in violations)
+    verdict = "fails" if mandatory else "passes"
+    out.write(f"**Policy pack {verdict}**: {mandatory} mandatory, {len(violations) - mandatory} advisory\n")
+    if not violations:
+        return
+    out.write("\n| level | policy | resource | message |\n|---|---|---|---|\n")
+    for v in sorted(violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn or "")):
+        message = v.message.replace("|", "\\|").replace("\n", " ")
+        out.write(f"| {v.level} | `{v.policy}` | `{_short(v.urn)}` | {message} |\n")
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     parser = argparse.ArgumentParser(prog="python -m policies.check", description=__doc__.splitlines()[0])
     parser.add_argument("plan", help="plan JSON from `python -m stacks preview <stack> --format json` ('-' = stdin)")
     parser.add_argument("--config", required=True, help="pack config, e.g. policies/config/prod.json")
-    parser.add_argument("--format", choices=("table", "json", "sarif"), default="table")
+    parser.add_argument("--format", choices=("table", "json", "sarif", "markdown"), default="table")
     parser.add_argument("--output", help="write the report here instead of stdout")
     parser.add_argument("--artifact-uri", help="SARIF location (default: Pulumi.<stack>.yaml of the plan)")
     args = parser.parse_args(argv)
@@ -81,6 +94,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     try:
         if args.format == "table":
             render_table(violations, target)
+        elif args.format == "markdown":
+            render_markdown(violations, target)
         elif args.format == "json":
             mandatory = sum(v.level == "mandatory" for v in violations)
             doc = {

@@ -19,9 +19,11 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as rt_resource
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as rt_settings
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 
 from stacks.config import SECRET_KEYS, ConfigError, StackConfig, deep_merge, load_stack_config
@@ -247,6 +249,11 @@ def _run(
 ) -> Record:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # The SDK walks the Python stack on every registration to tell the engine where the resource was declared
+    # (for its UI). Nothing offline reads it and it is about a fifth of the engine's CPU time.
+    stack_trace = getattr(rt_resource, "_get_stack_trace", None)
+    if stack_trace is not None:
+        rt_resource._get_stack_trace = source_pb2.StackTrace  # type: ignore[assignment]
     try:
         rt_settings.reset_options()
         rt_settings.ROOT.set(None)
@@ -275,6 +282,8 @@ def _run(
             invokes=list(mocks.invokes),
         )
     finally:
+        if stack_trace is not None:
+            rt_resource._get_stack_trace = stack_trace  # type: ignore[assignment]
         rt_settings.reset_options()
         rt_settings.ROOT.set(None)
         loop.close()

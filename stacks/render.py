@@ -7,7 +7,7 @@ validation, AWS value checks, then the verdict that decides the exit status.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -228,10 +228,3 @@ def render_markdown(plan: Mapping[str, Any]) -> str:
         out.append(f"| `{_md(g.name)}` | `{_md(g.type)}` | {g.total} ({_md(detail)}) |")
     out += ["", "</details>", ""]
     return "\n".join(out)
-
-
-def resources_by_type(resources: list[Mapping[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for r in resources:
-        counts[r["type"]] += 1
-    return dict(sorted(counts.items()))

@@ -9,6 +9,7 @@ check, 2 when the outputs themselves are unusable.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run_checks(outputs, args.stack, region=args.region)
     failed = [r for r in results if not r.ok]
     if args.json:
-        print(json.dumps([r.__dict__ for r in results], indent=2))
+        print(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
     else:
         print(render_table(results))
     if failed:

@@ -9,9 +9,12 @@ record per stack:
     def test_edited(record_of):             # record_of(stack, overrides=..., secrets=...) -> Record
         r = record_of("dev", overrides={"visionrag:cluster": {"gpuNodes": {"maxSize": 3}}})
 
+    def test_judged(plans):                 # dict[str, dict]: the full plan JSON of each stack, built once
+        assert plans["prod"]["summary"]["ok"]
+
 `record_of` caches on (stack, overrides, secrets), so two tests asking for the same edit share one run. Records
-are shared objects: treat them as read-only. The stacks run with KNOWN_SECRETS (below) so a test can assert that
-none of those values ever reaches a recorded input, output or the plan JSON.
+and plans are shared objects: treat them as read-only. The stacks run with KNOWN_SECRETS (below) so a test can
+assert that none of those values ever reaches a recorded input, output or the plan JSON.
 """
 
 from __future__ import annotations
@@ -67,3 +70,11 @@ def record_of() -> RecordOf:
 def records(record_of: RecordOf) -> dict[str, Record]:
     """The record of each stack as committed (Pulumi.<stack>.yaml), with KNOWN_SECRETS."""
     return {stack: record_of(stack) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def plans(records: dict[str, Record]) -> dict[str, dict[str, Any]]:
+    """The full plan JSON (policies, cost, manifests, AWS values) of each committed stack, built once."""
+    from stacks.plan import build_plan
+
+    return {stack: build_plan(record) for stack, record in records.items()}

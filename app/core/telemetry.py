@@ -53,7 +53,14 @@ def scrub_event(event: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
             if key in request:
                 request[key] = REDACTED
     event.pop("user", None)
-    for key in ("extra", "contexts", "breadcrumbs"):
+    # Stack-frame locals would carry tokens, prompts and keys: drop them from every frame.
+    for exception in (event.get("exception") or {}).get("values", []) or []:
+        for frame in (exception.get("stacktrace") or {}).get("frames", []) or []:
+            frame.pop("vars", None)
+    for thread in (event.get("threads") or {}).get("values", []) or []:
+        for frame in (thread.get("stacktrace") or {}).get("frames", []) or []:
+            frame.pop("vars", None)
+    for key in ("extra", "contexts", "breadcrumbs", "logentry"):
         if key in event:
             event[key] = _redact_value(event[key])
     return event
@@ -68,6 +75,7 @@ def setup_sentry(settings: Settings) -> bool:
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.environment,
         send_default_pii=False,
+        include_local_variables=False,
         traces_sample_rate=settings.sentry_traces_sample_rate,
         before_send=scrub_event,  # type: ignore[arg-type]
         max_request_body_size="never",

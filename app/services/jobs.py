@@ -95,7 +95,7 @@ class JobStore:
         return f"{self.prefix}dead-letter"
 
     async def _write(self, job_id: str, fields: dict[str, Any]) -> JobStatus:
-        fields = {**fields, "updated_at": time.time()}
+        fields = {**fields, "job_id": job_id, "updated_at": time.time()}
         key = self._key(job_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={k: str(v) for k, v in fields.items()})

@@ -155,6 +155,8 @@ async def reindex_collection(ctx: dict[str, Any], *, job_id: str, drop_old: bool
 
     jobs: JobStore = ctx["jobs"]
     indexer: Indexer = ctx["indexer"]
+    if await jobs.get(job_id) is None:  # the admin route may enqueue without a job record
+        await jobs.create(job_id, document_id="*", filename="", owner="admin")
     await jobs.start(job_id, attempt=int(ctx.get("job_try", 1)))
     reindexer = Reindexer(
         storage=indexer.storage,

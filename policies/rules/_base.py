@@ -248,8 +248,8 @@ def owner_of(
     """The resource among ``owners`` that ``sibling`` configures through its ``prop`` input.
 
     Order of evidence: the engine's property dependencies for ``prop`` (real CLI), the sibling's dependencies
-    when exactly one is a candidate, then the id-typed input matched against each candidate's physical name
-    (ids are names under the offline engine and for explicitly named resources).
+    when exactly one is a candidate, the id-typed input matched against each candidate's physical name (ids
+    are names for explicitly named resources), then a parent component shared with exactly one candidate.
     """
     owner_urns = {o.urn for o in owners}
     by_prop = [d for d in (sibling.property_dependencies or {}).get(prop, []) if d.urn in owner_urns]
@@ -266,6 +266,11 @@ def owner_of(
         matches = [o for o in pool if ref in {physical_name(o, *name_keys), o.name, o.urn}]
         if len(matches) == 1:
             return matches[0]
+    # Last resort: a component that wraps one owner and its siblings (our SecureBucket does) names the owner.
+    if sibling.parent is not None:
+        same_parent = [o for o in owners if o.parent is not None and o.parent.urn == sibling.parent.urn]
+        if len(same_parent) == 1:
+            return same_parent[0]
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from typing import Any
 
 from pulumi_policy import Policy, PolicyResource, ResourceValidationArgs, Severity, StackValidationArgs
 
@@ -31,6 +32,7 @@ ADDON = "aws:eks/addon:Addon"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 NETWORK_POLICY_ENGINES = {"calico", "tigera-operator", "cilium"}
+DEVICE_PLUGIN_CHARTS = {"nvidia-device-plugin", "gpu-operator"}
 GPU_FAMILIES_DEFAULT = ["g5", "g6", "g6e", "p4d", "p5"]
 GPU_AMI_TYPES = ["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA", "AL2_x86_64_GPU", "BOTTLEROCKET_ARM_64_NVIDIA"]
 # Families that carry NVIDIA GPUs: a node group using one is a GPU node group whatever its AMI says.
@@ -135,6 +137,63 @@ def _network_policy_enforced(args: StackValidationArgs, report: Report) -> None:
         "the stack creates NetworkPolicies but nothing enforces them: set the vpc-cni add-on's "
         'configurationValues {"enableNetworkPolicy": "true"} (or install Calico/Cilium)'
     )
+
+
+_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+
+
+def _tolerates(tolerations: list[Any], taint: Any) -> bool:
+    key, value, effect = get(taint, "key"), get(taint, "value"), _EFFECTS.get(str(get(taint, "effect")))
+    for t in tolerations:
+        if get(t, "effect") not in (None, "", effect):
+            continue
+        if get(t, "operator") == "Exists" and get(t, "key") in (None, "", key):
+            return True
+        if get(t, "key") == key and get(t, "operator") in (None, "Equal") and get(t, "value") == value:
+            return True
+    return False
+
+
+def _device_plugin(args: StackValidationArgs, report: Report) -> None:
+    resources = list(args.resources)
+    gpu_groups = [ng for ng in of_type(resources, NODE_GROUP) if _is_gpu_group(ng, resources)]
+    if not gpu_groups:
+        return
+    plugins = [r for r in of_type(resources, HELM_RELEASE) if str(get(r.props, "chart")) in DEVICE_PLUGIN_CHARTS]
+    if not plugins:
+        report(
+            "GPU node groups exist but no NVIDIA device plugin (or GPU operator) release: nodes would never "
+            "advertise nvidia.com/gpu",
+            gpu_groups[0].urn,
+        )
+        return
+    for plugin in plugins:
+        if not is_set(get(plugin.props, "version")):
+            report(f"Helm release {plugin.name} does not pin a chart version", plugin.urn)
+        values = get(plugin.props, "values") or {}
+        tolerations = as_list(get(values, "tolerations")) + as_list(get(values, "daemonsets", "tolerations"))
+        for ng in gpu_groups:
+            for taint in as_list(get(ng.props, "taints")):
+                # PreferNoSchedule never keeps a pod off a node; only the blocking effects need a toleration.
+                blocking = get(taint, "effect") in ("NO_SCHEDULE", "NO_EXECUTE")
+                if blocking and not _tolerates(tolerations, taint):
+                    report(
+                        f"Helm release {plugin.name} does not tolerate {get(taint, 'key')}={get(taint, 'value')}:"
+                        f"{get(taint, 'effect')} of node group {ng.name}: the plugin never runs on GPU nodes",
+                        plugin.urn,
+                    )
+
+
+def _is_gpu_group(ng: PolicyResource, resources: list[PolicyResource]) -> bool:
+    templates = of_type(resources, LAUNCH_TEMPLATE)
+    types = [str(t) for t in as_list(get(ng.props, "instanceTypes"))]
+    types += [
+        str(get(t.props, "instanceType"))
+        for t in _launch_templates(ng, templates)
+        if is_set(get(t.props, "instanceType"))
+    ]
+    ami = get(ng.props, "amiType")
+    return any(is_gpu_instance(t) for t in types) or (isinstance(ami, str) and ("NVIDIA" in ami or "GPU" in ami))
 
 
 def _secrets_encryption(args: ResourceValidationArgs, report: Report) -> None:
@@ -345,6 +404,16 @@ POLICIES: list[Policy] = [
         "subnet ids.",
         validate=_node_groups,
         tags=["eks", "network"],
+    ),
+    stack_policy(
+        name="gpu-device-plugin",
+        description="Where GPU node groups exist, a pinned NVIDIA device plugin (or GPU operator) release "
+        "tolerates exactly their taints, so GPU nodes advertise nvidia.com/gpu.",
+        severity=Severity.HIGH,
+        remediation="Install the nvidia-device-plugin chart at a pinned version with tolerations [{key: "
+        "nvidia.com/gpu, operator: Equal, value: 'true', effect: NoSchedule}] matching the node group taint.",
+        validate=_device_plugin,
+        tags=["eks", "gpu", "kubernetes"],
     ),
     stack_policy(
         name="eks-gpu-node-group",

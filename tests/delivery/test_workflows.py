@@ -453,3 +453,27 @@ def test_renovate_covers_pip_docker_actions_and_helm_charts() -> None:
     helm = [m for m in cfg.get("customManagers", []) if m.get("datasourceTemplate") == "helm"]
     assert helm and any("Pulumi" in p for m in helm for p in m["managerFilePatterns"])
     assert any(r.get("pinDigests") for r in cfg["packageRules"])
+
+
+def test_renovate_helm_regex_extracts_an_annotated_chart_version() -> None:
+    cfg = json.loads((ROOT / "renovate.json").read_text())
+    (manager,) = [m for m in cfg["customManagers"] if m.get("datasourceTemplate") == "helm"]
+    # Renovate's regex flavour (ECMAScript named groups) -> Python's.
+    pattern = re.compile(manager["matchStrings"][0].replace("(?<", "(?P<"))
+    yaml_sample = (
+        "  visionrag:cluster:\n"
+        "    # renovate: datasource=helm registryUrl=https://nvidia.github.io/k8s-device-plugin"
+        " depName=nvidia-device-plugin\n"
+        "    nvidiaDevicePluginChart: 0.17.1\n"
+    )
+    py_sample = (
+        "    # renovate: datasource=helm registryUrl=https://kubernetes.github.io/autoscaler"
+        " depName=cluster-autoscaler\n"
+        '    cluster_autoscaler_chart: str = "9.46.6"\n'
+    )
+    m = pattern.search(yaml_sample)
+    assert m and (m["depName"], m["currentValue"]) == ("nvidia-device-plugin", "0.17.1")
+    assert m["registryUrl"] == "https://nvidia.github.io/k8s-device-plugin"
+    m = pattern.search(py_sample)
+    assert m and (m["depName"], m["currentValue"]) == ("cluster-autoscaler", "9.46.6")
+    assert pattern.search("    nvidiaDevicePluginChart: 0.17.1\n") is None  # unannotated: left alone

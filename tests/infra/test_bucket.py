@@ -114,6 +114,18 @@ def test_every_bucket_policy_denies_plain_http_and_old_tls(every_bucket: list[An
         assert p["BucketPublicAccessBlock"].urn in p["BucketPolicy"].dependencies
 
 
+def test_data_buckets_refuse_uploads_that_ask_for_weaker_encryption(every_bucket: list[Any]) -> None:
+    for _, component, p in every_bucket:
+        statements = {s["Sid"]: s for s in policy(p["BucketPolicy"])["Statement"]}
+        if "access-logs" in component.name:
+            assert "DenyNonKmsUploads" not in statements, "log delivery writes SSE-S3 objects"
+            continue
+        deny = statements["DenyNonKmsUploads"]
+        assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:PutObject")
+        assert deny["Resource"] == f"{p['Bucket'].outputs['arn']}/*"
+        assert deny["Condition"] == {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}
+
+
 def test_every_bucket_except_access_logs_logs_to_its_regions_access_logs_bucket(every_bucket: list[Any]) -> None:
     for record, component, p in every_bucket:
         if "access-logs" in component.name:

@@ -835,6 +835,20 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
     )
 
     # ---- kubernetes
+    b.add(
+        "kubernetes:helm.sh/v3:Release",
+        "nvidia-device-plugin",
+        {
+            "chart": "nvidia-device-plugin",
+            "version": "0.17.1",
+            "namespace": "visionrag-system",
+            "repositoryOpts": {"repo": "https://nvidia.github.io/k8s-device-plugin"},
+            "values": {
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
+            },
+        },
+        provider=k8s,
+    )
     wl = b.add("visionrag:infra:Workloads", "workloads", {})
     kp: dict[str, Any] = {"provider": k8s, "parent": wl}
     b.add(

@@ -13,6 +13,7 @@ import pytest
 from policy_plans import find
 
 from policies.check import main
+from policies.rules import ALL_POLICIES
 
 ROOT = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-2.1.0-subset.schema.json").read_text())
@@ -80,7 +81,7 @@ def test_sarif_validates_and_points_at_the_stack_file(broken_plan_file: Path, tm
     jsonschema.validate(doc, SARIF_SCHEMA, format_checker=jsonschema.FormatChecker())
     run = doc["runs"][0]
     rules = run["tool"]["driver"]["rules"]
-    assert len({r["id"] for r in rules}) == len(rules) == 50
+    assert len({r["id"] for r in rules}) == len(rules) == len(ALL_POLICIES)
     results = run["results"]
     assert {r["ruleId"] for r in results} == {"alb-listener-tls", "kms-key-rotation"}
     for r in results:
@@ -138,3 +139,12 @@ def test_module_entry_point(broken_plan_file: Path) -> None:
     )
     assert proc.returncode == 1, proc.stderr
     assert len(json.loads(proc.stdout)["violations"]) == 2
+
+
+def test_markdown_for_pull_request_comments(broken_plan_file: Path) -> None:
+    code, out, _ = _run(str(broken_plan_file), "--config", PROD, "--format", "markdown")
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "**Policy pack fails**: 2 mandatory, 0 advisory"
+    assert "| mandatory | `alb-listener-tls` | `visionrag-prod-https` |" in out
+    assert len([line for line in lines if line.startswith("| mandatory")]) == 2

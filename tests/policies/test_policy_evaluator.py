@@ -206,3 +206,22 @@ def test_one_unknown_bucket_does_not_hide_another_buckets_violation(plan) -> Non
     ]
     assert ("s3-tls-only", "mandatory", "visionrag-prod-pages") in found
     assert ("s3-tls-only", "advisory", "") in found
+
+
+def test_siblings_grouped_by_shared_parent_when_nothing_else_links_them() -> None:
+    b = PlanBuilder()
+    for role in ("pages", "audit"):
+        parent = b.add("visionrag:infra:SecureBucket", role, {})
+        b.add("aws:s3/bucket:Bucket", f"{role}-bucket", {"bucket": f"visionrag-prod-{role}"}, parent=parent)
+        flags = dict.fromkeys(
+            ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), role == "pages"
+        )
+        b.add(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            f"{role}-pab",
+            {"bucket": UNKNOWN_STRING_VALUE, **flags},
+            parent=parent,
+        )
+    config = {"all": "disabled", "s3-public-access-block": "mandatory"}
+    found = evaluate_plan(b.plan(), config)
+    assert [(v.urn or "").rsplit("::", 1)[-1] for v in found] == ["audit-bucket"]

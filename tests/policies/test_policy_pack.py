@@ -4,36 +4,23 @@ from __future__ import annotations
 
 import json
 import re
-import runpy
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import pulumi_policy
 import pytest
 import yaml
 from pulumi_policy import EnforcementLevel, StackValidationPolicy
 
 from policies.evaluator import resolve_config, stack_pack_config
 from policies.rules import ALL_POLICIES, DOMAIN_OF
+from policies.sarif import PACK_VERSION
 from stacks.config.tiers import TIER_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "policies"
 STACKS = ("dev", "staging", "prod")
-
-
-def test_cli_entry_builds_the_pack_without_serving(monkeypatch) -> None:
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kw: calls.append(kw))
-    # Exactly how `pulumi.policy.__main__` runs a pack: run_path on the pack directory.
-    runpy.run_path(str(PACK), run_name="__main__")
-    (kw,) = calls
-    assert kw["policies"] == ALL_POLICIES
-    assert kw["enforcement_level"] == EnforcementLevel.MANDATORY
-    assert re.fullmatch(r"[a-zA-Z0-9-_.]{1,100}", kw["name"])
 
 
 _PROBE = """
@@ -43,8 +30,12 @@ calls = []
 pulumi_policy.PolicyPack = lambda **kw: calls.append(kw)
 runpy.run_path(".", run_name="__main__")
 import secrets
+(kw,) = calls
 print(json.dumps({
-    "policies": len(calls[0]["policies"]),
+    "name": kw["name"],
+    "enforcement": kw["enforcement_level"].value,
+    "policy_names": [p.name for p in kw["policies"]],
+    "policies": len(kw["policies"]),
     "rules_file": sys.modules["policies.rules"].__file__,
     "secrets_module": secrets.__file__,
     "token": len(secrets.token_hex(4)),
@@ -54,8 +45,10 @@ print(json.dumps({
 
 
 def test_cli_path_imports_from_inside_a_standalone_pack_directory(tmp_path: Path) -> None:
-    # The CLI's working directory is the pack and the pack is first on sys.path; a published pack is only this
-    # directory. Copy it out of the repository so nothing but the pack itself can satisfy its imports.
+    # The one place __main__.py is run (never imported): exactly as `pulumi.policy.__main__` runs a pack, with
+    # runpy.run_path on the pack directory, and PolicyPack replaced so no gRPC server starts. The CLI's working
+    # directory is the pack and the pack is first on sys.path; a published pack is only this directory, so it
+    # is copied out of the repository: nothing but the pack itself can satisfy its imports.
     pack = tmp_path / "pack"
     shutil.copytree(PACK, pack, ignore=shutil.ignore_patterns("__pycache__", "venv"))
     proc = subprocess.run(
@@ -64,6 +57,9 @@ def test_cli_path_imports_from_inside_a_standalone_pack_directory(tmp_path: Path
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["policies"] == len(ALL_POLICIES)
+    assert report["policy_names"] == [p.name for p in ALL_POLICIES]
+    assert report["enforcement"] == "mandatory"
+    assert re.fullmatch(r"[a-zA-Z0-9-_.]{1,100}", report["name"])
     assert report["rules_file"].startswith(str(pack))
     # Rule modules named like stdlib/third-party modules (secrets, kubernetes) must not shadow them.
     assert not report["secrets_module"].startswith(str(pack)) and report["token"] == 8
@@ -73,7 +69,7 @@ def test_cli_path_imports_from_inside_a_standalone_pack_directory(tmp_path: Path
 
 def test_pulumi_policy_yaml_declares_python_runtime_and_requirements() -> None:
     meta = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
-    assert meta["runtime"]["name"] == "python" and meta["version"]
+    assert meta["runtime"]["name"] == "python" and meta["version"] == PACK_VERSION
     reqs = (PACK / "requirements.txt").read_text()
     assert "pulumi-policy==" in reqs and "pulumi==" in reqs
 

@@ -130,6 +130,30 @@ def _open_nodes_to_world(plan: Plan) -> None:
     )
 
 
+def _drop_tls_version_floor(plan: Plan) -> None:
+    res = _bucket_sibling(plan, "aws:s3/bucketPolicy:BucketPolicy", PAGES)
+    doc = json.loads(res["inputs"]["policy"])
+    doc["Statement"] = [s for s in doc["Statement"] if "s3:TlsVersion" not in json.dumps(s)]
+    res["inputs"]["policy"] = json.dumps(doc)
+
+
+def _iam_wildcard(plan: Plan) -> None:
+    res = _pick(plan, "aws:iam/rolePolicy:RolePolicy")
+    doc = json.loads(res["inputs"]["policy"])
+    doc["Statement"].append({"Sid": "Everything", "Effect": "Allow", "Action": "*", "Resource": "*"})
+    res["inputs"]["policy"] = json.dumps(doc)
+
+
+def _irsa_without_sub(plan: Plan) -> None:
+    res = _pick(plan, "aws:iam/role:Role", lambda r: "AssumeRoleWithWebIdentity" in r["inputs"]["assumeRolePolicy"])
+    doc = json.loads(res["inputs"]["assumeRolePolicy"])
+    for st in doc["Statement"]:
+        for block in (st.get("Condition") or {}).values():
+            for key in [k for k in block if k.endswith(":sub")]:
+                del block[key]
+    res["inputs"]["assumeRolePolicy"] = json.dumps(doc)
+
+
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 GPU_NG: Callable[[dict[str, Any]], bool] = lambda r: "NVIDIA" in str(r["inputs"].get("amiType"))  # noqa: E731
 SYSTEM_NG: Callable[[dict[str, Any]], bool] = lambda r: "NVIDIA" not in str(r["inputs"].get("amiType"))  # noqa: E731
@@ -285,6 +309,31 @@ MUTATIONS: list[tuple[str, str, Callable[[Plan], None]]] = [
         "log group unencrypted",
         "log-group-encrypted-retained",
         lambda p: _pick(p, "aws:cloudwatch/logGroup:LogGroup")["inputs"].pop("kmsKeyId"),
+    ),
+    ("old TLS allowed on a bucket", "s3-tls-only", _drop_tls_version_floor),
+    ("IAM wildcard", "iam-no-wildcard-admin", _iam_wildcard),
+    ("IRSA trust without sub", "iam-trust-scoped", _irsa_without_sub),
+    (
+        "creator keeps admin",
+        "eks-access-entries",
+        lambda p: _pick(p, "aws:eks/cluster:Cluster")["inputs"]["accessConfig"].update(
+            bootstrapClusterCreatorAdminPermissions=True
+        ),
+    ),
+    (
+        "network policies not enforced",
+        "eks-network-policy-enforced",
+        lambda p: _pick(p, "aws:eks/addon:Addon", lambda r: r["inputs"].get("addonName") == "vpc-cni")["inputs"].update(
+            configurationValues="{}"
+        ),
+    ),
+    ("liveness probe removed", "k8s-probes", lambda p: _container(p).pop("livenessProbe")),
+    (
+        "device plugin misses the GPU taint",
+        "gpu-device-plugin",
+        lambda p: _pick(
+            p, "kubernetes:helm.sh/v3:Release", lambda r: r["inputs"].get("chart") == "nvidia-device-plugin"
+        )["inputs"]["values"].update(tolerations=[]),
     ),
     # Kubernetes workloads (skipped with a reason until the workloads are composed into the program).
     (

@@ -582,8 +582,20 @@ FLAG_CASES = [
         setter("aws:eks/addon:Addon", "-vpc-cni", ("configurationValues",), "{}"),
     ),
     Case("k8s-probes", "no-readiness", lambda p: _container(p, "api").pop("readinessProbe")),
+    Case("gpu-device-plugin", "missing", lambda p: _drop(p, "kubernetes:helm.sh/v3:Release", "nvidia-device-plugin")),
+    Case(
+        "gpu-device-plugin",
+        "toleration-mismatch",
+        setter("kubernetes:helm.sh/v3:Release", "nvidia-device-plugin", ("values", "tolerations", 0, "value"), "yes"),
+    ),
+    Case(
+        "gpu-device-plugin",
+        "unpinned",
+        setter("kubernetes:helm.sh/v3:Release", "nvidia-device-plugin", ("version",), _DELETE),
+    ),
     Case("cost-monthly-budget", "overrun", _budget_overrun),
     Case("cost-gpu-ceiling", "max-nodes", setter(NG, "-gpu", ("scalingConfig", "maxSize"), 10.0)),
+    Case("cost-gpu-ceiling", "bigger-gpus", setter(NG, "-gpu", ("instanceTypes",), ["g5.12xlarge"])),
 ]
 
 

@@ -498,8 +498,10 @@ def test_outputs_from_stdin(
 ) -> None:
     _, outputs = account
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(outputs)))
-    assert verify.main(["prod", "--outputs", "-"]) == 0
-    assert "all " in capsys.readouterr().out
+    assert verify.main(["prod", "--outputs", "-", "--json"]) == 0
+    out = capsys.readouterr().out
+    rows = json.loads(out[: out.rindex("]") + 1])
+    assert rows and all(set(r) == {"area", "resource", "check", "ok", "detail"} and r["ok"] for r in rows)
 
 
 @pytest.mark.parametrize(

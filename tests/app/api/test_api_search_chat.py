@@ -156,3 +156,25 @@ async def test_chat_rejects_bad_bodies(api, auth) -> None:
         "/chat", content=b"{" + b" " * (300 * 1024) + b"}", headers={**auth(), "Content-Type": "application/json"}
     )
     assert big.status_code == 413
+
+
+async def test_prompts_answers_and_tokens_never_reach_the_logs(api, auth, seed, openai_stub, capsys) -> None:
+    import logging
+    import sys
+
+    from app.core.logging import fingerprint
+
+    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "visionrag-json")
+    handler.setStream(sys.stdout)  # type: ignore[attr-defined]  # the JSON handler, onto this test's capture
+
+    await seed(api.services, uuid.uuid4().hex, ["salary table"])
+    secret_question = "what is the salary of employee 4711"
+    headers = auth("harry")
+    response = await api.client.post("/chat", json={"message": secret_question}, headers=headers)
+    assert response.status_code == 200
+    await api.client.get("/search", params={"q": secret_question}, headers=headers)
+    out = capsys.readouterr().out
+    assert '"event": "chat_completion"' in out and '"prompt_sha256"' in out
+    assert fingerprint(response.json()["text"]) in out
+    assert "4711" not in out and response.json()["text"] not in out
+    assert headers["Authorization"].split()[1] not in out and openai_stub.api_key not in out

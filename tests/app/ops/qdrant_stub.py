@@ -68,7 +68,7 @@ class QdrantStub:
                     return
                 parts = urlparse(self.path).path.strip("/").split("/")
                 if parts == [""]:
-                    data = json.dumps({"title": "qdrant - vector search engine", "version": "1.16.2"}).encode()
+                    data = json.dumps({"title": "qdrant - vector search engine", "version": "1.20.0"}).encode()
                     return self._send(200, None, raw=data)
                 if parts == ["aliases"]:
                     aliases = [{"alias_name": a, "collection_name": c} for a, c in stub.aliases.items()]

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from app.services.embedder_client import EmbedderClient
 from app.services.jobs import JobStore, enqueue_index
 from app.services.vectors import VectorIndex, point_id
+from app.worker import metrics
 from app.worker.settings import WorkerSettings
 from app.worker.tasks import build_indexer, index_document, worker_options
 
@@ -99,7 +100,9 @@ async def test_arq_worker_indexes_an_uploaded_pdf(env, seaweed_s3, s3_buckets, c
 
 async def test_rerun_is_idempotent_and_skips_done_pages(env):
     request = await _upload(env, "doc-2", 3)
+    pages_before = metrics.PAGES._value.get()
     first = await index_document(env, **request)
+    assert metrics.PAGES._value.get() == pages_before + 3
     assert first == {"state": "succeeded", "pages": 3, "indexed": 3, "skipped": 0}
     second = await index_document(env, **request)
     assert second == {"state": "succeeded", "pages": 3, "indexed": 0, "skipped": 3}
@@ -176,3 +179,16 @@ def test_settings_refuse_unsafe_values_outside_dev():
     with pytest.raises(ValueError, match="QDRANT_URL=':memory:'"):
         WorkerSettings(environment="staging", s3_sse="s3")
     assert WorkerSettings(worker_retry_base_s=2, worker_retry_max_s=10).retry_delay(5) == 10
+
+
+async def test_reindex_job_enqueued_without_a_record_runs(env):
+    from app.worker.tasks import reindex_collection
+
+    request = await _upload(env, "doc-7", 2)
+    await index_document(env, **request)
+    before = await env["indexer"].vectors.resolve()
+    result = await reindex_collection(env, job_id="reindex-1")
+    assert result["state"] == "succeeded" and result["copied"] == 2
+    assert await env["indexer"].vectors.resolve() not in (None, before)
+    status = await env["jobs"].get("reindex-1")
+    assert status is not None and status.state == "succeeded"
