@@ -126,6 +126,7 @@ def build(cfg: StackConfig) -> None:
     pulumi.export("clusterEndpoint", cluster.endpoint)
     pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
     pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("nodeGroupNames", [ng.node_group.node_group_name for ng in cluster.node_groups.values()])
     ec = cfg.edge
     edge = Edge(
         "edge",
@@ -150,6 +151,9 @@ def build(cfg: StackConfig) -> None:
     )
     pulumi.export("albDnsName", edge.alb_dns_name)
     pulumi.export("albArn", edge.alb_arn)
+    pulumi.export("webAclArn", edge.waf.web_acl_arn)
+    pulumi.export("apiTargetGroupArn", edge.target_group_arns["api"])
+    pulumi.export("canaryTargetGroupArn", edge.target_group_arns["api-canary"])
     pulumi.export("apiUrl", f"https://{edge.api_host}")
     pulumi.export("appUrl", f"https://{edge.app_host}")
     kc = cfg.cache
@@ -204,6 +208,8 @@ def build(cfg: StackConfig) -> None:
     )
     pulumi.export("prometheusEndpoint", observability.prometheus_endpoint)
     pulumi.export("alertsTopicArn", observability.topic_arn)
+    # The canary gate (stacks/verify_canary.py) watches these alarms while it raises the canary's weight.
+    pulumi.export("alarmNames", [a.name for a in observability.alarms.alarms.values()])
     # ---- workloads (issue 4) --------------------------------------------------------------------------
     workloads = Workloads(
         "workloads",
@@ -233,6 +239,8 @@ def build(cfg: StackConfig) -> None:
         opts=pulumi.ResourceOptions(depends_on=[cluster.storage_class]),
     )
     pulumi.export("workloadRoleArns", {sa: i.role_arn for sa, i in workloads.identities.items()})
+    # The images this apply deploys: the deploy workflow records them as the rollback target of the next apply.
+    pulumi.export("images", {k: getattr(cfg.workloads, k).image for k in ("api", "worker", "embedder")})
     pulumi.export("tier", cfg.tier)
     pulumi.export("region", cfg.region)
 
