@@ -1,8 +1,8 @@
 """OpenTelemetry tracing (FastAPI + outgoing httpx) and Sentry error tracking, each on only when configured.
 
 Tracing starts when OTEL_EXPORTER_OTLP_ENDPOINT is set (OTLP over HTTP to `<endpoint>/v1/traces`); Sentry when
-SENTRY_DSN is set, with `send_default_pii=False` and an event scrubber that removes credentials, cookies, request
-bodies and anything the log redactor would hide.
+SENTRY_DSN is set, collecting no user identity, bodies or frame locals, with an event scrubber that removes
+credentials, cookies, query strings and anything the log redactor would hide.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ def setup_sentry(settings: Settings) -> bool:
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.environment,
-        send_default_pii=False,
-        include_local_variables=False,
+        # No user identity, request bodies or frame locals; scrub_event removes the rest.
+        data_collection={"user_info": False, "http_bodies": [], "stack_frame_variables": False},
         traces_sample_rate=settings.sentry_traces_sample_rate,
         before_send=scrub_event,  # type: ignore[arg-type]
         max_request_body_size="never",

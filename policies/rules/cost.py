@@ -83,8 +83,11 @@ def _gpu_ceiling(args: StackValidationArgs, report: Report) -> None:
         )
     money = knob(args, "gpuMonthlyCeilingUsd", None)
     if money is not None and groups:
+        # Price only the GPU node groups (and the launch templates their disks come from): an unpriceable CPU
+        # group is the budget policy's finding, not this one's.
+        subset = [ng for ng, _ in groups] + of_type(resources, LAUNCH_TEMPLATE)
         try:
-            est = _estimate(args)
+            est = estimate(priced(subset), default_region=knob(args, "region", None))
         except PricingError as e:
             report(f"cannot price the GPU node groups: {e}")
             return

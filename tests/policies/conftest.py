@@ -4,9 +4,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from policy_plans import compliant_plan, fresh
 
 from policies.evaluator import Violation, evaluate_plan, stack_pack_config
+from tests.policies.policy_plans import compliant_plan, fresh
 
 Judge = Callable[..., list[Violation]]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from policy_plans import find
 
 from policies.check import main
 from policies.rules import ALL_POLICIES
+from tests.policies.policy_plans import find
 
 ROOT = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-2.1.0-subset.schema.json").read_text())

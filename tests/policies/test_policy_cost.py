@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from policy_plans import PlanBuilder, find
 
 from policies.cost import PricingError, estimate_plan, gib, load_price_table, region_prices
+from tests.policies.policy_plans import PlanBuilder, find
 
 TABLE = load_price_table()
 HOURS = TABLE["hoursPerMonth"]

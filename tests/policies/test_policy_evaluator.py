@@ -4,7 +4,6 @@ pulumi_policy's own argument objects, and clear errors for a bad pack config."""
 from __future__ import annotations
 
 import pytest
-from policy_plans import PlanBuilder, compliant_plan, find
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE
 
@@ -18,6 +17,7 @@ from policies.evaluator import (
     stack_pack_config,
 )
 from policies.rules import ALL_POLICIES, BY_NAME
+from tests.policies.policy_plans import PlanBuilder, compliant_plan, find
 
 # The two policies whose parameters are required (a budget has no sensible default).
 REQUIRED = {"cost-monthly-budget": {"monthlyBudgetUsd": 10}, "cost-gpu-ceiling": {"maxGpuNodes": 0}}

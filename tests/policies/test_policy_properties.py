@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from policy_plans import PlanBuilder
 
 from policies.evaluator import evaluate_plan
+from tests.policies.policy_plans import PlanBuilder
 
 FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from policy_plans import REGION, find, find_all
 
 from policies.rules import ALL_POLICIES
+from tests.policies.policy_plans import REGION, find, find_all
 
 Plan = dict[str, Any]
 

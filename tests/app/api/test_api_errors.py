@@ -32,7 +32,9 @@ async def test_unhandled_error_is_json_500_and_a_scrubbed_sentry_event(
 
             api.services.vectors.search = broken  # type: ignore[method-assign]
             headers = auth("ivy")
-            response = await api.client.get("/search", params={"q": "private question"}, headers=headers)
+            # Built at run time: Sentry ships source lines of in-app frames, and a literal would appear there.
+            question = "-".join(["private", "question", "42"])
+            response = await api.client.get("/search", params={"q": question}, headers=headers)
             sentry_sdk.flush(timeout=5)
     finally:
         sentry_sdk.get_client().close()
@@ -44,10 +46,8 @@ async def test_unhandled_error_is_json_500_and_a_scrubbed_sentry_event(
     assert "Traceback" not in response.text and "bug in the search path" not in response.text
     assert response.headers["x-content-type-options"] == "nosniff"
     raw = b"\n".join(envelopes)
-    for m in __import__("re").finditer(rb".{200}private question.{100}", raw):
-        print("CTX", m.group(0))
     assert b"RuntimeError" in raw  # the error reached Sentry
     assert headers["Authorization"].split()[1].encode() not in raw
-    assert b"private question" not in raw
+    assert b"private-question-42" not in raw
     events = [json.loads(line) for line in raw.splitlines() if line.startswith(b"{") and b'"level"' in line]
     assert events and all("user" not in event for event in events)
