@@ -139,6 +139,10 @@ class Settings(BaseSettings):
 
     # --- object storage (S3 / MinIO / SeaweedFS) ---
     s3_endpoint: str = "127.0.0.1:9000"
+    # "static": S3_ACCESS_KEY/S3_SECRET_KEY. "iam": no keys in the pod at all; minio's IamAwsProvider takes
+    # short-lived credentials from the web identity EKS injects (IRSA: AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE),
+    # falling back to the container/instance role.
+    s3_auth: Literal["static", "iam"] = "static"
     s3_access_key: SecretStr = SecretStr("")
     s3_secret_key: SecretStr = SecretStr("")
     s3_region: str = "us-east-1"
@@ -280,6 +284,9 @@ class Settings(BaseSettings):
         problems: list[str] = []
         if self.s3_sse == "kms" and not self.s3_kms_key_id:
             problems.append("S3_KMS_KEY_ID is required when S3_SSE='kms'")
+        if self.s3_auth == "iam" and (self.s3_access_key.get_secret_value() or self.s3_secret_key.get_secret_value()):
+            # minio would silently prefer the static keys over the role: refuse the ambiguity everywhere.
+            problems.append("S3_ACCESS_KEY/S3_SECRET_KEY are set while S3_AUTH='iam' (allowed: unset with 'iam')")
         if self.auth_enabled and not (self.auth_issuer_url and self.auth_audience and self.auth_jwks_url):
             problems.append("AUTH_ISSUER_URL, AUTH_AUDIENCE and AUTH_JWKS_URL are required when AUTH_ENABLED=true")
         if self.environment != "dev":
@@ -310,9 +317,12 @@ class Settings(BaseSettings):
             problems.append("S3_SSE='none' (allowed: 's3', 'kms')")
         if self.auth_jwks_url.startswith("http://"):
             problems.append(f"AUTH_JWKS_URL={self.auth_jwks_url!r} is not https")
-        for key, secret in (("S3_ACCESS_KEY", self.s3_access_key), ("S3_SECRET_KEY", self.s3_secret_key)):
-            if is_placeholder(secret):
-                problems.append(f"{key} is empty or a placeholder (allowed: a real credential)")
+        if self.s3_auth == "static":
+            for key, secret in (("S3_ACCESS_KEY", self.s3_access_key), ("S3_SECRET_KEY", self.s3_secret_key)):
+                if is_placeholder(secret):
+                    problems.append(
+                        f"{key} is empty or a placeholder (allowed: a real credential, or S3_AUTH='iam' without keys)"
+                    )
         optional_secrets = (
             ("OPENAI_API_KEY", self.openai_api_key),
             ("QDRANT_API_KEY", self.qdrant_api_key),

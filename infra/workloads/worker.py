@@ -34,9 +34,7 @@ def worker_args(
         ports={"metrics": METRICS_PORT},
         env={
             **env,
-            "SERVICE_NAME": "visionrag-worker",
-            "OTEL_SERVICE_NAME": "visionrag-worker",
-            "METRICS_PORT": str(METRICS_PORT),
+            "WORKER_METRICS_PORT": str(METRICS_PORT),
             "SETTINGS_SECRETS_DIR": SECRETS_DIR,
         },
         readiness=Probe(port=METRICS_PORT, period_s=10),

@@ -278,23 +278,32 @@ class Workloads(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         svc = f"{ns}.svc.cluster.local"
+        # Names are the app's settings fields (app/core/settings.py, app/worker/settings.py); the contract is
+        # asserted by tests/infra/workloads/test_app_contract.py against the settings classes themselves.
         env: dict[str, pulumi.Input[str]] = {
             "ENVIRONMENT": a.tier,
             "LOG_LEVEL": a.log_level.upper(),
-            "LOG_JSON": "true",
             "S3_ENDPOINT": f"s3.{a.region}.amazonaws.com",
             "S3_SECURE": "true",
             "S3_REGION": a.region,
+            # IRSA: no static keys exist; the app signs with the web-identity credentials EKS injects.
+            "S3_AUTH": "iam",
             "S3_BUCKET_PAGES": a.bucket_names["pages"],
-            "S3_BUCKET_AUDIT": a.bucket_names["audit"],
             "S3_SSE": "kms",
             "S3_KMS_KEY_ID": a.s3_key_arn,
             "QDRANT_URL": self.qdrant.url,
             "QDRANT_COLLECTION": QDRANT_COLLECTION,
             "EMBEDDER_URL": f"http://embedder.{svc}:7000",
         }
+        worker_env = {
+            **env,
+            # The worker creates the collection: its copies must match the cluster's replication.
+            "QDRANT_REPLICATION_FACTOR": str(a.qdrant_replication_factor),
+        }
         api_env = {
             **env,
+            "LOG_JSON": "true",
+            "S3_BUCKET_AUDIT": a.bucket_names["audit"],
             "ALLOWED_ORIGINS": ",".join(a.allowed_origins),
             # The ALB's addresses: the only peers whose X-Forwarded-For is believed.
             "TRUSTED_PROXIES": a.vpc_cidr,
@@ -317,7 +326,7 @@ class Workloads(pulumi.ComponentResource):
                 namespace=ns,
                 spec=a.worker,
                 command=a.worker_command,
-                env=env,
+                env=worker_env,
                 service_account=self.identities["worker"].service_account.metadata.name,
                 depends_on=deps,
             ),
@@ -333,7 +342,8 @@ class Workloads(pulumi.ComponentResource):
                 gpu_label=a.gpu_label,
                 gpu_nodes_max=a.gpu_nodes_max,
                 service_account=self.identities["embedder"].service_account.metadata.name,
-                env={"LOG_LEVEL": a.log_level.upper(), "ENVIRONMENT": a.tier},
+                # The embedder's settings all carry the EMBEDDER_ prefix; its log level is lower case (uvicorn's).
+                env={"EMBEDDER_LOG_LEVEL": a.log_level.lower(), "EMBEDDER_ENVIRONMENT": a.tier},
                 depends_on=(self.namespaces, self.addons.releases["nvidia-device-plugin"]),
             ),
         }
@@ -383,8 +393,10 @@ class Workloads(pulumi.ComponentResource):
                     "S3_REGION": a.region,
                     "S3_SSE": "kms",
                     "S3_KMS_KEY_ID": a.s3_key_arn,
-                    "SNAPSHOT_BUCKET": a.bucket_names["snapshots"],
-                    "SNAPSHOT_RETENTION": str(a.snapshot_retention),
+                    "S3_BUCKET_SNAPSHOTS": a.bucket_names["snapshots"],
+                    "SNAPSHOT_KEEP_LAST": str(a.snapshot_retention),
+                    "SNAPSHOT_SSE": "kms",
+                    "SNAPSHOT_KMS_KEY_ID": a.s3_key_arn,
                 },
                 secrets={"qdrant-api-key": "qdrant_api_key"},
                 depends_on=(self.namespaces, secrets),

@@ -114,14 +114,16 @@ class WorkloadsConfig(StrictModel):
     snapshot_schedule: str = "17 3 * * *"
     snapshot_retention: int = Field(default=7, ge=1)
     api_command: list[str] = Field(
-        default_factory=lambda: ["gunicorn", "app.api.main:create_app()", "-c", "gunicorn.conf.py"]
+        # The api image's entrypoint: gunicorn.conf.py names the app and loads (and checks) the Settings.
+        default_factory=lambda: ["gunicorn", "--config", "/srv/gunicorn.conf.py"]
     )
     allowed_origins: list[str] = Field(default_factory=list)
     canary: CanaryConfig | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    worker_command: list[str] = Field(default_factory=lambda: ["arq", "app.worker.main.WorkerSettings"])
+    # app/worker/__main__.py: the arq worker plus its metrics endpoint (the worker image's entrypoint).
+    worker_command: list[str] = Field(default_factory=lambda: ["python", "-m", "app.worker"])
     # The app issue's snapshot job: snapshots every qdrant node and uploads to the snapshots bucket.
-    snapshot_command: list[str] = Field(default_factory=lambda: ["python", "-m", "app.ops.snapshots", "backup"])
+    snapshot_command: list[str] = Field(default_factory=lambda: ["python", "-m", "app.ops.snapshots", "create"])
     # Image of the embedder's init container that copies the weights from the models bucket (python + boto3).
     # Unset: the worker image, which already has both and is pinned the same way.
     model_sync_image: str | None = None

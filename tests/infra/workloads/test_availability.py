@@ -89,9 +89,9 @@ def test_snapshot_cronjob_schedule_and_retention(wl_records: dict[str, Record]) 
         assert cj["schedule"] == record.config.workloads.snapshot_schedule
         assert cj["concurrencyPolicy"] == "Forbid"
         env = {e["name"]: e["value"] for e in cj["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert env["SNAPSHOT_RETENTION"] == str(record.config.workloads.snapshot_retention)
+        assert env["SNAPSHOT_KEEP_LAST"] == str(record.config.workloads.snapshot_retention)
         assert len(env["QDRANT_NODE_URLS"].split(",")) == record.config.workloads.qdrant.replicas
-        assert env["SNAPSHOT_BUCKET"] == record.config.physical_name("snapshots")
+        assert env["S3_BUCKET_SNAPSHOTS"] == record.config.physical_name("snapshots")
 
 
 def test_embedder_rollout_fits_the_gpu_node_group(wl_records: dict[str, Record], wl_record_of: Any) -> None:
