@@ -52,6 +52,10 @@ def _optional_module(name: str) -> ModuleType | None:
         raise
 
 
+def _shown(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def pack_config_path(stack: str, root: Path = ROOT) -> Path:
     return root / "policies" / "config" / f"{stack}.json"
 
@@ -71,7 +75,7 @@ def evaluate_policies(plan: Mapping[str, Any], stack: str, *, root: Path = ROOT)
         # Same as `pulumi preview --policy-pack policies` without --policy-pack-config: every policy at its
         # default (mandatory) level.
         pack_config = {}
-        notice = f"no pack config {path.relative_to(root)}: every policy runs at its default level"
+        notice = f"no pack config {_shown(path, root)}: every policy runs at its default level"
     config_error = getattr(module, "PackConfigError", None)
     try:
         found = module.evaluate_plan(dict(plan), pack_config)
@@ -84,7 +88,7 @@ def evaluate_policies(plan: Mapping[str, Any], stack: str, *, root: Path = ROOT)
         available=True,
         violations=violations,
         notice=notice,
-        pack_config=str(path.relative_to(root)) if path.exists() else None,
+        pack_config=_shown(path, root) if path.exists() else None,
     )
 
 

@@ -8,12 +8,14 @@ the pod into a restart loop.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from arq.connections import ArqRedis
+from minio.credentials import IamAwsProvider
 from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient
 
@@ -33,6 +35,23 @@ from app.services.storage import PageStorage
 from app.services.vectors import VectorIndex, make_qdrant_client
 
 log = get_logger(__name__)
+
+
+def s3_credentials(settings: Settings) -> dict[str, Any]:
+    """PageStorage's credential arguments for the configured S3_AUTH mode.
+
+    "iam": no keys; minio's IamAwsProvider signs with short-lived credentials from the web identity EKS
+    injects (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, IRSA) or the container/instance role, refreshed
+    before they expire. Settings guarantees no static key is set alongside it.
+    """
+    if settings.s3_auth == "iam":
+        # Only the web-identity exchange goes to s3_sts_endpoint; IMDS/ECS fallbacks keep their fixed addresses.
+        sts = settings.s3_sts_endpoint if os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") else None
+        return {"access_key": "", "secret_key": "", "credentials": IamAwsProvider(custom_endpoint=sts)}
+    return {
+        "access_key": settings.s3_access_key.get_secret_value(),
+        "secret_key": settings.s3_secret_key.get_secret_value(),
+    }
 
 
 @dataclass
@@ -90,8 +109,7 @@ class AppServices:
         def storage_for(bucket: str) -> PageStorage:
             return PageStorage(
                 endpoint=settings.s3_endpoint,
-                access_key=settings.s3_access_key.get_secret_value(),
-                secret_key=settings.s3_secret_key.get_secret_value(),
+                **s3_credentials(settings),
                 bucket=bucket,
                 region=settings.s3_region,
                 secure=settings.s3_secure,

@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     # short-lived credentials from the web identity EKS injects (IRSA: AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE),
     # falling back to the container/instance role.
     s3_auth: Literal["static", "iam"] = "static"
+    # STS endpoint for the web-identity exchange in "iam" mode (the AWS SDKs' AWS_ENDPOINT_URL_STS): an STS
+    # VPC endpoint without private DNS, or a local STS. Unset: the regional public STS endpoint.
+    s3_sts_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("s3_sts_endpoint", "aws_endpoint_url_sts")
+    )
     s3_access_key: SecretStr = SecretStr("")
     s3_secret_key: SecretStr = SecretStr("")
     s3_region: str = "us-east-1"

@@ -10,6 +10,9 @@
 - cluster-autoscaler: scales the managed node groups, the GPU group from zero. IRSA: describe calls, scaling
   only of ASGs tagged as owned by this cluster.
 - metrics-server: resource metrics for the HPAs (skipped when the platform installs the EKS add-on).
+- DCGM exporter: per-GPU metrics (utilisation, memory, temperature, power) on :9400 for the GPU dashboards and
+  the managed scraper (which keeps pods by container port 9400); on GPU nodes only, tolerating exactly the GPU
+  taint. No AWS access.
 
 cluster-autoscaler, not Karpenter: the platform runs EKS managed node groups (launch templates, AMI types,
 access entries) which cluster-autoscaler scales in place; Karpenter would replace them with its own NodePools,
@@ -40,7 +43,16 @@ CHARTS: dict[str, tuple[str, str, str]] = {
     "nvidia-device-plugin": ("nvidia-device-plugin", "0.17.1", "https://nvidia.github.io/k8s-device-plugin"),
     "cluster-autoscaler": ("cluster-autoscaler", "9.50.1", "https://kubernetes.github.io/autoscaler"),
     "metrics-server": ("metrics-server", "3.12.2", "https://kubernetes-sigs.github.io/metrics-server/"),
+    "dcgm-exporter": ("dcgm-exporter", "4.1.3", "https://nvidia.github.io/dcgm-exporter/helm-charts"),
 }
+# The image that chart version ships (<DCGM version>-<exporter version>), pinned explicitly so a chart bump is
+# the only way it changes.
+DCGM_EXPORTER_IMAGE = ("nvcr.io/nvidia/k8s/dcgm-exporter", "4.2.3-4.1.3-ubuntu22.04")
+# infra/observability.py's scraper keeps pods by this container port; the dashboards read its default counters.
+DCGM_EXPORTER_PORT = 9400
+# The chart's pod selector label (`app.kubernetes.io/name: <nameOverride>`), pinned through nameOverride so the
+# NetworkPolicy admitting the scraper selects exactly these pods.
+DCGM_EXPORTER_NAME = "dcgm-exporter"
 # cluster-autoscaler's minor must match the control plane's.
 AUTOSCALER_IMAGE_TAGS = {"1.31": "v1.31.0", "1.32": "v1.32.0", "1.33": "v1.33.0", "1.34": "v1.34.0"}
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
@@ -290,6 +302,40 @@ class Addons(pulumi.ComponentResource):
                 "containerSecurityContext": _CONTAINER_SECURITY,
             },
             depends_on=[ca],
+        )
+
+        # Root is needed to read the kubelet's pod-resources socket (root-only) that maps GPUs to pods; every
+        # capability is still dropped: the default counters need no SYS_ADMIN (only DCP profiling fields do).
+        repository, tag = DCGM_EXPORTER_IMAGE
+        self._release(
+            "dcgm-exporter",
+            {
+                "image": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"},
+                "nameOverride": DCGM_EXPORTER_NAME,
+                "arguments": ["-f", "/etc/dcgm-exporter/default-counters.csv"],
+                "tolerations": [toleration],
+                "nodeSelector": {gpu_key: gpu_value},
+                "priorityClassName": "system-node-critical",
+                "service": {
+                    "enable": True,
+                    "type": "ClusterIP",
+                    "port": DCGM_EXPORTER_PORT,
+                    "address": f":{DCGM_EXPORTER_PORT}",
+                },
+                # No Prometheus Operator in the cluster (the AMP scraper discovers pods): no ServiceMonitor CRD.
+                "serviceMonitor": {"enabled": False},
+                "kubernetes": {"enablePodLabels": False},
+                "resources": _resources("100m", "256Mi", "500m", "1Gi"),
+                "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": {
+                    "runAsNonRoot": False,
+                    "runAsUser": 0,
+                    "allowPrivilegeEscalation": False,
+                    "privileged": False,
+                    "capabilities": {"drop": ["ALL"]},
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+            },
         )
 
         if args.install_metrics_server:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.workloads.addons import DCGM_EXPORTER_NAME, DCGM_EXPORTER_PORT
 from infra.workloads.labels import role_selector
 
 IMDS = ["169.254.169.254/32", "169.254.170.2/32", "fd00:ec2::254/128"]
@@ -143,6 +144,14 @@ class NetworkPolicies(pulumi.ComponentResource):
                 # metrics-server scrapes every kubelet (node IPs, 10250).
                 [https_out, eg(to=_cidrs(lb), ports=_ports(10250))],
             ),
+        )
+        # The managed scraper (ENIs in the VPC) reads GPU metrics from the DCGM exporter on the GPU nodes.
+        self._allow(
+            f"{name}-system-dcgm-exporter",
+            args.system_namespace,
+            "allow-dcgm-exporter-scrape",
+            {"app.kubernetes.io/name": DCGM_EXPORTER_NAME},
+            _Rule([ing(from_=_cidrs(lb), ports=_ports(DCGM_EXPORTER_PORT))], []),
         )
         self.register_outputs({"policies": sorted(self.policies)})
 

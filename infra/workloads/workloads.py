@@ -307,6 +307,9 @@ class Workloads(pulumi.ComponentResource):
             "ALLOWED_ORIGINS": ",".join(a.allowed_origins),
             # The ALB's addresses: the only peers whose X-Forwarded-For is believed.
             "TRUSTED_PROXIES": a.vpc_cidr,
+            # /health is the readiness probe: an embedder that is loading (or scaling its GPU node from zero)
+            # must degrade search to 503s, not pull every api pod (uploads, documents, jobs) out of the ALB.
+            "HEALTH_OPTIONAL_DEPENDENCIES": "embedder",
         }
         deps = (self.namespaces, secrets)
         api_sa = self.identities["api"].service_account.metadata.name

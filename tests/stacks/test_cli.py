@@ -194,6 +194,18 @@ def test_missing_policy_pack_is_a_notice_not_a_crash(
     assert code == 0
 
 
+def test_bad_pack_config_exits_2(
+    monkeypatch: pytest.MonkeyPatch, use_records: dict[str, Record], tmp_path: Path
+) -> None:
+    bad = tmp_path / "dev.json"
+    bad.write_text(json.dumps({"s3-sse-kms": "sometimes"}))
+    monkeypatch.setattr(plan_mod, "pack_config_path", lambda stack, root=ROOT: bad)
+    code, out, err = _cli("preview", "dev", "--format", "json")
+    assert code == 2
+    assert out == ""
+    assert "policy pack config for stack 'dev'" in err and "sometimes" in err
+
+
 def test_broken_policy_pack_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the pack's absence is tolerated: an import error inside it must not read as 'no violations'."""
     import types
