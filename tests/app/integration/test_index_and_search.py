@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from arq.worker import Worker
-from indexing_support import free_port, make_pdf, tiny_colpali
+from tests.app.indexing_support import free_port, make_pdf, tiny_colpali
 
 from app.api.main import create_app
 from app.core.settings import load_settings

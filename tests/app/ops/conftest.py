@@ -1,3 +1,3 @@
-from indexing_support import embedder_url, tiny_colpali
+from tests.app.indexing_support import embedder_url, tiny_colpali
 
 __all__ = ["embedder_url", "tiny_colpali"]

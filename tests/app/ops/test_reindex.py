@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest_asyncio
-from indexing_support import make_pdf
+from tests.app.indexing_support import make_pdf
 from qdrant_client import AsyncQdrantClient
 
 from app.ops.reindex import Reindexer

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from qdrant_client import AsyncQdrantClient
-from qdrant_stub import QdrantStub
+from tests.app.ops.qdrant_stub import QdrantStub
 
 from app.ops.snapshots import SnapshotError, SnapshotManager
 from app.services.vectors import VectorIndex

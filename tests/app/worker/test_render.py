@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from indexing_support import make_pdf
+from tests.app.indexing_support import make_pdf
 from PIL import Image
 
 from app.worker.render import PdfRejected, open_pdf, render_pages

@@ -7,7 +7,7 @@ import pytest_asyncio
 from arq import Retry
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
-from indexing_support import make_pdf
+from tests.app.indexing_support import make_pdf
 from qdrant_client import AsyncQdrantClient
 from redis.asyncio import Redis
 

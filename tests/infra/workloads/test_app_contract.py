@@ -31,7 +31,7 @@ from app.embedder.settings import EmbedderSettings, get_embedder_settings
 from app.ops.settings import OpsSettings
 from app.worker.settings import WorkerSettings, get_worker_settings
 from stacks.offline import Record
-from tests.infra.workloads.graph import CRONJOB, DEPLOYMENT, SERVICE, STATEFULSET, by_name, pod_template
+from tests.infra.workloads.graph import CRONJOB, DEPLOYMENT, SERVICE, STATEFULSET, by_name, containers, pod_template
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -154,6 +154,25 @@ PROCESSES = {
         frozenset({"environment", "model", "device", "port"}),
         (("port", "http"),),
     ),
+    # The worker's init container; app/ops/collection.py main() builds WorkerSettings() itself.
+    "collection-migrate": Process(
+        DEPLOYMENT,
+        "worker",
+        "collection-migrate",
+        WorkerSettings,
+        WorkerSettings,
+        frozenset(
+            {
+                "environment",
+                "qdrant_url",
+                "qdrant_api_key",
+                "qdrant_collection",
+                "qdrant_replication_factor",
+                "s3_sse",
+                "s3_kms_key_id",
+            }
+        ),
+    ),
     # app/ops/snapshots.py main() builds OpsSettings() itself.
     "snapshots": Process(
         CRONJOB,
@@ -179,8 +198,8 @@ PROCESSES = {
 }
 
 KNOWN_GAPS = {
-    "env": {"worker"},
-    "load": {"worker", "snapshots"},
+    "env": {"worker", "collection-migrate"},
+    "load": {"worker", "collection-migrate", "snapshots"},
     "required": {"worker"},
 }
 
@@ -216,7 +235,7 @@ def env_names(cls: type[BaseSettings]) -> dict[str, str]:
 
 def _container(record: Record, p: Process) -> tuple[dict[str, Any], dict[str, Any]]:
     pod = pod_template(by_name(record, p.kind, p.obj))
-    found = [c for c in pod["spec"]["containers"] if c["name"] == p.container]
+    found = [c for c in containers(pod) if c["name"] == p.container]
     assert len(found) == 1, f"{p.obj}: no container named {p.container!r}"
     return pod, found[0]
 
@@ -399,6 +418,31 @@ def test_snapshot_command_is_a_subcommand_the_ops_cli_accepts(prod: Record, caps
     with pytest.raises(SystemExit) as exited:
         main([*command[3:], "--help"])
     assert exited.value.code == 0, capsys.readouterr().err
+
+
+def test_workers_start_only_after_the_collection_migration(prod: Record, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside dev the worker refuses to start without the collection; the init container creates it first."""
+    from app.ops import collection
+
+    pod = pod_template(by_name(prod, DEPLOYMENT, "worker"))
+    (init,) = pod["spec"]["initContainers"]
+    (worker,) = pod["spec"]["containers"]
+    assert init["name"] == "collection-migrate" and init["image"] == worker["image"]
+    assert _module(init["command"]) == "app.ops.collection"
+    # Same settings as the worker (minus its metrics port): the collection is created with the stack's replication.
+    assert _env(init) == {k: v for k, v in _env(worker).items() if k != "WORKER_METRICS_PORT"}
+    assert _env(init)["QDRANT_REPLICATION_FACTOR"] == str(prod.config.workloads.qdrant_replication_factor)
+    assert _secret_files(pod, init) == _secret_files(pod, worker)
+
+    ran: list[str] = []
+
+    async def fake_run(command: str, settings: object) -> dict[str, object]:
+        ran.append(command)
+        return {"command": command}
+
+    monkeypatch.setattr(collection, "run", fake_run)
+    monkeypatch.setattr(collection, "WorkerSettings", lambda: None)
+    assert collection.main(init["command"][3:]) == 0 and ran == ["migrate"]
 
 
 def test_in_cluster_urls_name_services_on_their_ports(prod: Record) -> None:
