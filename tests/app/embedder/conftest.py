@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.app.indexing_support import tiny_colpali
 
 __all__ = ["tiny_colpali"]

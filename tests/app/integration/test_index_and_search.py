@@ -23,12 +23,12 @@ from typing import Any
 import httpx
 import pytest
 from arq.worker import Worker
-from tests.app.indexing_support import free_port, make_pdf, tiny_colpali
 
 from app.api.main import create_app
 from app.core.settings import load_settings
 from app.worker.settings import WorkerSettings
 from app.worker.tasks import build_indexer, worker_options
+from tests.app.indexing_support import free_port, make_pdf, tiny_colpali
 
 PAGES = 6
 __all__ = ["tiny_colpali"]  # the shared session fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest_asyncio
-from tests.app.indexing_support import make_pdf
 from qdrant_client import AsyncQdrantClient
 
 from app.ops.reindex import Reindexer
@@ -11,6 +10,7 @@ from app.services.embedder_client import EmbedderClient
 from app.services.storage import PageStorage
 from app.services.vectors import SCHEMA_VERSION, VectorIndex
 from app.worker.pipeline import Indexer, IndexRequest, PipelineOptions
+from tests.app.indexing_support import make_pdf
 
 
 @pytest_asyncio.fixture(loop_scope="function")

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from moto import mock_aws
 from qdrant_client import AsyncQdrantClient
-from tests.app.ops.qdrant_stub import QdrantStub
 
 from app.ops.snapshots import SnapshotError, SnapshotManager
 from app.services.vectors import VectorIndex
+from tests.app.ops.qdrant_stub import QdrantStub
 
 API_KEY = "qdrant-test-key"
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import io
 
 import pytest
-from tests.app.indexing_support import make_pdf
 from PIL import Image
 
 from app.worker.render import PdfRejected, open_pdf, render_pages
+from tests.app.indexing_support import make_pdf
 
 
 def test_renders_every_page_as_jpeg_at_the_requested_dpi():

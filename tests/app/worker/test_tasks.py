@@ -7,7 +7,6 @@ import pytest_asyncio
 from arq import Retry
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
-from tests.app.indexing_support import make_pdf
 from qdrant_client import AsyncQdrantClient
 from redis.asyncio import Redis
 
@@ -17,6 +16,7 @@ from app.services.vectors import VectorIndex, point_id
 from app.worker import metrics
 from app.worker.settings import WorkerSettings
 from app.worker.tasks import build_indexer, index_document, worker_options
+from tests.app.indexing_support import make_pdf
 
 
 def _settings(seaweed_s3, bucket, redis_url, embedder_url, **extra) -> WorkerSettings:
