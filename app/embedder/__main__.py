@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
+from app.core.logging import configure_logging
 from app.embedder.app import create_app
 from app.embedder.settings import get_embedder_settings
 
 
 def main() -> None:
     settings = get_embedder_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level.upper())
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        # Keep the JSON handler configure_logging installed: uvicorn's default dictConfig would replace it.
+        log_config=None,
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=20,

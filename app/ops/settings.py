@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -12,6 +12,9 @@ from app.worker.settings import WorkerSettings
 
 class OpsSettings(WorkerSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # Snapshots go through boto3, whose default chain already takes the pod's web identity (IRSA) when
+    # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are unset: no S3 keys are required here.
+    uses_page_storage: ClassVar[bool] = False
 
     # Every Qdrant node's URL (the StatefulSet's per-pod DNS names): a snapshot is per node and per shard.
     qdrant_node_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -253,14 +253,16 @@ class SnapshotManager:
 def manager_from_settings(settings: Any) -> SnapshotManager:
     import boto3
 
+    # S3_AUTH=iam: never pass keys, so boto3's default chain signs with the pod's web identity (IRSA).
+    static = settings.s3_auth == "static"
+    key_id = settings.aws_access_key_id if static else None
+    secret = settings.aws_secret_access_key if static else None
     s3 = boto3.client(
         "s3",
         endpoint_url=settings.s3_snapshots_endpoint_url,
         region_name=settings.s3_region,
-        aws_access_key_id=settings.aws_access_key_id.get_secret_value() if settings.aws_access_key_id else None,
-        aws_secret_access_key=(
-            settings.aws_secret_access_key.get_secret_value() if settings.aws_secret_access_key else None
-        ),
+        aws_access_key_id=key_id.get_secret_value() if key_id else None,
+        aws_secret_access_key=secret.get_secret_value() if secret else None,
     )
     return SnapshotManager(
         nodes=settings.nodes,

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from app.core.logging import request_id_var
+
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 QUEUE_NAME = "visionrag:queue:index"
@@ -214,11 +216,16 @@ async def enqueue_index(
     filename: str,
     owner: str,
     queue_name: str = QUEUE_NAME,
+    request_id: str | None = None,
 ) -> JobStatus:
     """Record the job as queued and hand it to arq. `pool` is an `arq.ArqRedis`.
 
-    arq deduplicates on `_job_id`, so a client retrying the same upload cannot start two jobs.
+    arq deduplicates on `_job_id`, so a client retrying the same upload cannot start two jobs. The request id
+    (default: the one the API's middleware bound for the current request) travels with the job so the worker's
+    log lines can be joined with the API's.
     """
+    if request_id is None:
+        request_id = request_id_var.get()
     status = await store.create(job_id, document_id=document_id, filename=filename, owner=owner)
     await pool.enqueue_job(
         INDEX_FUNCTION,
@@ -227,6 +234,7 @@ async def enqueue_index(
         object_key=object_key,
         filename=filename,
         owner=owner,
+        request_id=request_id,
         _job_id=job_id,
         _queue_name=queue_name,
     )

@@ -19,6 +19,7 @@ from typing import Literal
 import certifi
 import urllib3
 from minio import Minio
+from minio.credentials import Provider
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from minio.sse import Sse, SseKMS, SseS3
@@ -85,6 +86,7 @@ class PageStorage:
         timeout_s: float = 10.0,
         max_connections: int = 16,
         upload_concurrency: int = 8,
+        credentials: Provider | None = None,
     ) -> None:
         if sse not in SSE_MODES:
             raise ValueError(f"sse={sse!r}: allowed values are {', '.join(SSE_MODES)}")
@@ -114,6 +116,8 @@ class PageStorage:
             secure=secure,
             region=region,
             http_client=_http_client(timeout_s, max_connections),
+            # "iam" mode: short-lived keys from a provider (IRSA), refreshed before they expire.
+            credentials=credentials,
         )
         # Browsers may reach the store under another host name than the pods do (ingress vs. service DNS);
         # presigning is offline, so a second client only changes the host baked into the signature.
@@ -125,6 +129,7 @@ class PageStorage:
                 secret_key=secret_key,
                 secure=presign_endpoint.startswith("https://") or (secure and "://" not in presign_endpoint),
                 region=region,
+                credentials=credentials,
             )
         else:
             self._presigner = self._client

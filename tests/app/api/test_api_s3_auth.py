@@ -144,7 +144,7 @@ async def test_iam_mode_without_a_reachable_identity_fails_instead_of_going_anon
     settings = settings_factory(s3_auth="iam", s3_access_key="", s3_secret_key="", s3_sts_endpoint=fake_sts.url)
     services = AppServices.build(settings)
     try:
-        with pytest.raises(FileNotFoundError, match="/nonexistent/token"):
+        with pytest.raises(ValueError, match="error in reading file /nonexistent/token"):
             await services.storage.put_bytes("uploads/doc-irsa/x.txt", b"x", "text/plain")
         # It fails reading the identity, before any request: never an anonymous (unsigned) fallback.
         assert fake_sts.calls == []

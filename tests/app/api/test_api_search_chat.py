@@ -132,6 +132,34 @@ async def test_chat_llm_down_or_slow_is_503_and_refunds_the_reservation(
         assert await api.services.chat.budget.used("sub:frank") == 0
 
 
+async def test_chat_concurrency_limit_queues_then_503s_and_refunds(
+    settings_factory, api_factory, auth, openai_stub
+) -> None:
+    """CHAT_MAX_CONCURRENCY slots per process; a caller waits CHAT_QUEUE_TIMEOUT_S for one, then gets 503."""
+    openai_stub.delay_s = 1.5
+    settings = settings_factory(chat_max_concurrency=1, chat_queue_timeout_s=0.3, openai_timeout_s=10.0)
+    async with api_factory(settings) as api:
+        first = asyncio.create_task(api.client.post("/chat", json={"message": "first"}, headers=auth("gina")))
+        # Wait until the first call holds the only slot (its completion reached the LLM stub).
+        for _ in range(200):
+            if any(r["path"] == "/v1/chat/completions" for r in openai_stub.requests) or first.done():
+                break
+            await asyncio.sleep(0.02)
+        assert not first.done(), (await first).text
+        second = await api.client.post("/chat", json={"message": "second"}, headers=auth("hank"))
+        assert second.status_code == 503, second.text
+        assert second.json()["detail"] == "llm unavailable: too many concurrent chat requests"
+        assert not first.done()  # refused after the queue timeout, while the first call still held the slot
+        assert (await first).status_code == 200
+        # The refused caller was not charged, and it never reached the LLM.
+        assert await api.services.chat.budget.used("sub:hank") == 0
+        assert [r["path"] for r in openai_stub.requests].count("/v1/chat/completions") == 1
+        # The slot is released after the first call: the next caller gets an answer.
+        openai_stub.delay_s = 0.0
+        third = await api.client.post("/chat", json={"message": "third"}, headers=auth("hank"))
+        assert third.status_code == 200, third.text
+
+
 async def test_chat_moderation_blocks_flagged_input_before_completion(
     settings_factory, api_factory, auth, openai_stub
 ) -> None:

@@ -89,12 +89,13 @@ async def test_enqueue_index_records_and_queues_once(clean_redis, redis):
         "filename": "a.pdf",
         "owner": "alice",
     }
-    status = await enqueue_index(pool, store, **kwargs)
+    status = await enqueue_index(pool, store, **kwargs, request_id="req-j5")
     assert status.state == "queued"
     await enqueue_index(pool, store, **kwargs)
     jobs = await pool.queued_jobs(queue_name=QUEUE_NAME)
     assert len(jobs) == 1
-    assert jobs[0].function == INDEX_FUNCTION and jobs[0].kwargs == kwargs
+    # The API request's id rides along so the worker's log lines can be joined with the API's.
+    assert jobs[0].function == INDEX_FUNCTION and jobs[0].kwargs == {**kwargs, "request_id": "req-j5"}
     await pool.aclose()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 import pytest_asyncio
 from arq import Retry
@@ -10,6 +13,7 @@ from arq.worker import Worker
 from qdrant_client import AsyncQdrantClient
 from redis.asyncio import Redis
 
+from app.core.logging import configure_logging, request_id_var
 from app.services.embedder_client import EmbedderClient
 from app.services.jobs import JobStore, enqueue_index
 from app.services.vectors import VectorIndex, point_id
@@ -96,6 +100,46 @@ async def test_arq_worker_indexes_an_uploaded_pdf(env, seaweed_s3, s3_buckets, c
     ]
     stat = seaweed_s3.client().stat_object(s3_buckets.pages, "pages/doc-1/00003.jpg")
     assert stat.metadata.get("X-Amz-Server-Side-Encryption") == "AES256"
+
+
+async def test_worker_log_lines_carry_the_request_id_the_api_sent(env, clean_redis, capsys):
+    """One upload can be followed from the API's request log to the worker's job log by its request id."""
+    configure_logging("INFO", json=True)
+    try:
+        pool = await create_pool(RedisSettings.from_dsn(clean_redis))
+        request = await _upload(env, "doc-rid", 1)
+        await env["jobs"].redis.delete(f"visionrag:job:{request['job_id']}")
+        token = request_id_var.set("req-7f3a9c")  # what the API's middleware binds while it handles the upload
+        try:
+            await enqueue_index(pool, env["jobs"], **request)
+        finally:
+            request_id_var.reset(token)
+        worker = Worker(
+            **worker_options(
+                env["settings"],
+                burst=True,
+                handle_signals=False,
+                poll_delay=0.05,
+                ctx={"settings": env["settings"], "indexer": env["indexer"]},
+            )
+        )
+        await worker.main()
+        await worker.close()
+        await pool.aclose()
+        logging.getLogger("test").info("after the job")
+    finally:
+        root = logging.getLogger()
+        root.handlers = [h for h in root.handlers if h.get_name() != "visionrag-json"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    job_lines = [line for line in lines if line.get("job_id") == request["job_id"]]
+    events = [line["event"] for line in job_lines]
+    assert any(e.startswith("index job started") for e in events), lines
+    assert "index job ended: succeeded" in events
+    assert {line.get("request_id") for line in job_lines} == {"req-7f3a9c"}
+    assert all(line["document_id"] == "doc-rid" for line in job_lines)
+    # The binding ends with the job: later lines of the process do not inherit it.
+    (after,) = [line for line in lines if line["event"] == "after the job"]
+    assert "request_id" not in after and "job_id" not in after
 
 
 async def test_rerun_is_idempotent_and_skips_done_pages(env):

@@ -60,11 +60,6 @@ SECRET_FILE_VALUES = {
 # Service DNS, or a pod's DNS under a headless Service (pod.service.namespace.svc...).
 URL = re.compile(r"https?://((?:[a-z0-9-]+\.)*?)([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local:(\d+)")
 
-INDEXING_GAP = (
-    "app side (indexing engineer): WorkerSettings/OpsSettings must accept S3_AUTH ('static'|'iam') and read the "
-    "mounted secret files from SETTINGS_SECRETS_DIR; see the integration report"
-)
-
 
 @dataclass(frozen=True)
 class Process:
@@ -197,19 +192,6 @@ PROCESSES = {
     ),
 }
 
-KNOWN_GAPS = {
-    "env": {"worker", "collection-migrate"},
-    "load": {"worker", "collection-migrate", "snapshots"},
-    "required": {"worker"},
-}
-
-
-def _cases(check: str) -> list[Any]:
-    return [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=INDEXING_GAP)) if p in KNOWN_GAPS[check] else p
-        for p in PROCESSES
-    ]
-
 
 def env_names(cls: type[BaseSettings]) -> dict[str, str]:
     """Upper-cased env var name -> field, exactly as pydantic-settings resolves them for this class."""
@@ -270,7 +252,7 @@ def prod(records: dict[str, Record]) -> Record:
     return records["prod"]
 
 
-@pytest.mark.parametrize("process", _cases("env"))
+@pytest.mark.parametrize("process", list(PROCESSES))
 def test_every_env_var_is_a_setting_the_process_reads(prod: Record, process: str) -> None:
     p = PROCESSES[process]
     _, container = _container(prod, p)
@@ -293,7 +275,7 @@ def test_every_secret_file_is_named_after_a_setting(prod: Record, process: str) 
         assert env.get("SETTINGS_SECRETS_DIR") == directory, f"{p.obj}: secrets at {directory}, loader not told"
 
 
-@pytest.mark.parametrize("process", _cases("required"))
+@pytest.mark.parametrize("process", list(PROCESSES))
 def test_settings_needed_outside_dev_are_provided(prod: Record, process: str) -> None:
     p = PROCESSES[process]
     pod, container = _container(prod, p)
@@ -306,7 +288,7 @@ def test_settings_needed_outside_dev_are_provided(prod: Record, process: str) ->
     assert not missing, f"{p.obj}: {missing} are neither env nor a secret file (the laptop defaults would be used)"
 
 
-@pytest.mark.parametrize("process", _cases("load"))
+@pytest.mark.parametrize("process", list(PROCESSES))
 def test_the_app_loads_what_the_pod_gets(
     prod: Record, process: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
