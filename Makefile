@@ -44,6 +44,11 @@ pytest: $(VENV)/.stamp-all
 
 test: lint typecheck pytest
 
+# checkov on the rendered staging + prod manifests (its own .venv-checkov: its pins clash with ours).
+# pytest runs the same scan on prod (tests/infra/workloads/test_manifests.py), so `make test` covers it.
+checkov: $(VENV)/.stamp-infra
+	bash scripts/checkov.sh
+
 local: $(VENV)/.stamp-all
 	$(BIN)/python -m app.local
 
