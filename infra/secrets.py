@@ -6,6 +6,7 @@
 | `<prefix>/cache-auth` | ElastiCache AUTH token | generated here (64 alphanumerics: ElastiCache refuses specials) |
 | `<prefix>/llm-api-key` | the LLM endpoint's API key | Pulumi secret config `visionrag:llmApiKey` |
 | `<prefix>/jwt` | JWT validation settings (JSON) | the stack's OIDC issuer config |
+| `<prefix>/sentry-dsn` | Sentry DSN (only when set) | Pulumi secret config `visionrag:sentryDsn` |
 
 Rotation. Secrets Manager's own rotation needs a rotation Lambda per secret type; AWS ships none for a Qdrant key,
 an ElastiCache AUTH token held by us or a third-party API key, so no `SecretRotation` is declared (one pointing at a
@@ -53,6 +54,8 @@ class SecretsArgs:
     name_prefix: str  # "<prefix>-<tier>": secret names are "<name_prefix>/<secret>"
     kms_key_arn: pulumi.Input[str]
     llm_api_key: pulumi.Output[str]  # must be a secret Output (from Pulumi secret config)
+    # None: no Sentry (no secret is created). Otherwise a secret Output, like llm_api_key.
+    sentry_dsn: pulumi.Output[str] | None = None
     # None: the secret is created empty, to be filled by the operator before the API can start.
     jwt: JwtSettings | None = None
     # A keeper of every generated value: incrementing it regenerates them on the next `pulumi up` (rotation).
@@ -65,6 +68,10 @@ def _validate(args: SecretsArgs) -> None:
     if not isinstance(args.llm_api_key, pulumi.Output):
         raise ValueError(
             "llm_api_key: must be a secret pulumi.Output (pulumi.Config().require_secret), never a plain string"
+        )
+    if args.sentry_dsn is not None and not isinstance(args.sentry_dsn, pulumi.Output):
+        raise ValueError(
+            "sentry_dsn: must be a secret pulumi.Output (pulumi.Config().require_secret) or None, never a plain string"
         )
     if args.rotation_generation < 1:
         raise ValueError(f"rotation_generation: {args.rotation_generation!r} must be >= 1")
@@ -88,6 +95,7 @@ class Secrets(pulumi.ComponentResource):
     jwt: aws.secretsmanager.Secret
     llm_api_key: aws.secretsmanager.Secret
     cache_auth: aws.secretsmanager.Secret
+    sentry_dsn: aws.secretsmanager.Secret | None
     cache_auth_token: pulumi.Output[str]
     arns: list[pulumi.Output[str]]
     names: dict[str, pulumi.Output[str]]
@@ -162,12 +170,19 @@ class Secrets(pulumi.ComponentResource):
             }
             version("jwt", self.jwt, pulumi.Output.from_input(json.dumps(settings, sort_keys=True)))
 
+        self.sentry_dsn = None
+        if args.sentry_dsn is not None:
+            self.sentry_dsn = secret("sentry-dsn", "Sentry DSN of the api and worker (error tracking)")
+            version("sentry-dsn", self.sentry_dsn, args.sentry_dsn)
+
         secrets = {
             "qdrant-api-key": self.qdrant_api_key,
             "cache-auth": self.cache_auth,
             "llm-api-key": self.llm_api_key,
             "jwt": self.jwt,
         }
+        if self.sentry_dsn is not None:
+            secrets["sentry-dsn"] = self.sentry_dsn
         self.arns = [s.arn for s in secrets.values()]
         self.names = {k: s.name for k, s in secrets.items()}
         self.register_outputs({"arns": self.arns, "names": self.names})

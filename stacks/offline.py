@@ -228,7 +228,9 @@ def run_stack(
     # `secure:` values cannot be decrypted offline: tests pass their own; the preview uses labelled stand-ins.
     secret_values = {k: f"offline-stand-in-for-{k.split(':')[-1]}" for k in secure}
     for key in SECRET_KEYS:
-        secret_values.setdefault(f"{namespace}{key}", f"offline-stand-in-for-{key}")
+        # A declared default (sentryDsn's "") is what the CLI hands over when the stack sets none: keep it.
+        if f"{namespace}{key}" not in flat:
+            secret_values.setdefault(f"{namespace}{key}", f"offline-stand-in-for-{key}")
     secret_values.update(secrets or {})
     flat.update(secret_values)
     flat.setdefault("aws:region", cfg.region)

@@ -71,6 +71,7 @@ def build(cfg: StackConfig) -> None:
             name_prefix=prefix,
             kms_key_arn=keys.secrets.arn,
             llm_api_key=pulumi.Config("visionrag").require_secret("llmApiKey"),
+            sentry_dsn=_sentry_dsn(),
             jwt=jwt,
             tags=tags,
         ),
@@ -245,6 +246,16 @@ def build(cfg: StackConfig) -> None:
     pulumi.export("region", cfg.region)
 
 
+def _sentry_dsn() -> pulumi.Output[str] | None:
+    """The Sentry DSN as a secret Output, or None when `visionrag:sentryDsn` is empty (its declared default).
+
+    Whether it is set decides which resources exist, so it is read as a plain value here (get_config: no
+    plain-read warning) and leaves this function only wrapped as a secret.
+    """
+    value = pulumi.runtime.get_config("visionrag:sentryDsn")
+    return pulumi.Output.secret(value) if value else None
+
+
 # ---- workloads (issue 4): config -> WorkloadsArgs ---------------------------------------------------------
 def _spec(w: WorkloadConfig, *, gpus: int = 0) -> WorkloadSpec:
     r = w.resources
@@ -290,6 +301,7 @@ def workloads_args(cfg: StackConfig, **platform: Any) -> WorkloadsArgs:
         embedder_model=w.embedder_model,
         log_level=w.log_level,
         allowed_origins=w.allowed_origins,
+        otlp_endpoint=cfg.observability.otlp_endpoint,
         **platform,
     )
 

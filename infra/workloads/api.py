@@ -39,6 +39,8 @@ def api_args(
     env: Mapping[str, pulumi.Input[str]],
     service_account: pulumi.Input[str],
     autoscale: bool = True,
+    # Optional Secrets (Secret name -> settings file), e.g. the Sentry DSN when the stack has one.
+    extra_secrets: Mapping[str, str] | None = None,
     depends_on: tuple[pulumi.Resource, ...] = (),
 ) -> AppDeploymentArgs:
     container = ContainerSpec(
@@ -71,7 +73,7 @@ def api_args(
         pod=pod_spec(
             service_account=service_account,
             containers=[container],
-            volumes=[secrets_volume("secrets", SECRETS)],
+            volumes=[secrets_volume("secrets", {**SECRETS, **(extra_secrets or {})})],
             topology_spread=spread(workload),
             termination_grace_s=45,  # gunicorn graceful timeout (30 s) plus the ALB deregistration delay
         ),

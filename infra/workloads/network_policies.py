@@ -6,8 +6,9 @@ Where traffic enters from outside the pod network the source is an ipBlock:
   security groups (ALB SG -> node SG, set by the TargetGroupBinding) are the tighter layer in front.
 - metrics scrapes: the managed Prometheus scraper's ENIs live in the cluster subnets (VPC CIDR).
 - control plane -> add-on webhooks: the EKS control plane's ENIs in the cluster subnets (VPC CIDR).
-AWS APIs (S3 gateway endpoint, STS, Secrets Manager, the LLM endpoint, the OIDC issuer) are 443 to any address
-except the instance metadata service: pods must get credentials from IRSA, never from the node role.
+AWS APIs (S3 gateway endpoint, STS, Secrets Manager, the LLM endpoint, the OIDC issuer), Sentry and a managed OTLP
+collector are 443 to any address except the instance metadata service: pods must get credentials from IRSA, never
+from the node role. An in-cluster OTLP collector gets its own egress rule (its namespace, its port).
 Enforcement needs the VPC CNI network-policy agent (`enableNetworkPolicy` on the vpc-cni add-on, platform).
 """
 
@@ -61,6 +62,20 @@ def _cidrs(cidrs: Sequence[str], exclude: Sequence[str] = ()) -> list[k8s.networ
 _ANYWHERE_BUT_IMDS = _cidrs(["0.0.0.0/0"], IMDS)
 
 
+def _collector(namespace: str, port: int) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """Egress to any pod of the collector's namespace on its OTLP port (its pod labels are not ours to know)."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={"kubernetes.io/metadata.name": namespace}
+                )
+            )
+        ],
+        ports=_ports(port),
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class NetworkPoliciesArgs:
     provider: k8s.Provider
@@ -71,6 +86,8 @@ class NetworkPoliciesArgs:
     # Where the cache lives (its subnets or the VPC CIDR): the endpoint IP is not known before apply.
     cache_cidrs: Sequence[str]
     frontend: bool = False
+    # (namespace, port) of an in-cluster OTLP collector the api exports traces to; a managed one is 443 (allowed).
+    otlp_collector: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +119,13 @@ class NetworkPolicies(pulumi.ComponentResource):
         rules: dict[str, _Rule] = {
             "api": _Rule(
                 [ing(from_=_cidrs(lb), ports=_ports(PORTS["api"], PORTS["api-metrics"]))],
-                [qdrant_client, eg(to=_pods("embedder"), ports=_ports(PORTS["embedder"])), cache, https_out],
+                [
+                    qdrant_client,
+                    eg(to=_pods("embedder"), ports=_ports(PORTS["embedder"])),
+                    cache,
+                    https_out,
+                    *([_collector(*args.otlp_collector)] if args.otlp_collector else []),
+                ],
             ),
             "worker": _Rule(
                 [ing(from_=_cidrs(lb), ports=_ports(PORTS["worker-metrics"]))],

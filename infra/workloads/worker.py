@@ -32,6 +32,8 @@ def worker_args(
     command: Sequence[str],
     env: Mapping[str, pulumi.Input[str]],
     service_account: pulumi.Input[str],
+    # Optional Secrets (Secret name -> settings file), e.g. the Sentry DSN when the stack has one.
+    extra_secrets: Mapping[str, str] | None = None,
     depends_on: tuple[pulumi.Resource, ...] = (),
 ) -> AppDeploymentArgs:
     settings_env = {**env, "SETTINGS_SECRETS_DIR": SECRETS_DIR}
@@ -66,7 +68,7 @@ def worker_args(
             service_account=service_account,
             containers=[container],
             init_containers=[migrate],
-            volumes=[secrets_volume("secrets", SECRETS)],
+            volumes=[secrets_volume("secrets", {**SECRETS, **(extra_secrets or {})})],
             topology_spread=spread("worker"),
             # A page in flight finishes (jobs are idempotent per page, so a kill is safe, just wasteful).
             termination_grace_s=120,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -83,6 +84,8 @@ class WorkloadsArgs:
     embedder_model: str
     log_level: str = "info"
     allowed_origins: Sequence[str] = ()
+    # OTLP/HTTP collector for the api's traces (validated in stacks/config/observability.py); None: no tracing.
+    otlp_endpoint: str | None = None
     namespace: str = "visionrag"
     system_namespace: str = "visionrag-system"
 
@@ -98,6 +101,10 @@ def _validate(a: WorkloadsArgs) -> None:
     missing = [t for t in needed if t not in a.target_group_arns]
     if missing:
         raise ValueError(f"WorkloadsArgs.target_group_arns: missing {missing} (keys: {', '.join(a.target_group_arns)})")
+    if a.otlp_endpoint is not None:
+        parts = urlsplit(a.otlp_endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"WorkloadsArgs.otlp_endpoint: {a.otlp_endpoint!r} is not an http(s) URL")
     if not a.secret_arns:
         raise ValueError("WorkloadsArgs.secret_arns: the SecretStore role needs the project's secret ARNs")
     if a.qdrant.replicas < 1 or a.qdrant_replication_factor > a.qdrant.replicas:
@@ -108,6 +115,17 @@ def _validate(a: WorkloadsArgs) -> None:
     for name, spec in (("api", a.api), ("worker", a.worker), ("embedder", a.embedder), ("qdrant", a.qdrant)):
         if spec.replicas < 1:
             raise ValueError(f"WorkloadsArgs.{name}.replicas: must be >= 1 (got {spec.replicas})")
+
+
+def _in_cluster_collector(endpoint: str | None) -> tuple[str, int] | None:
+    """(namespace, port) of an in-cluster OTLP collector; None for none or a managed one (443 egress covers it)."""
+    if endpoint is None:
+        return None
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").split(".")
+    if len(host) < 3 or host[2] != "svc":
+        return None
+    return host[1], parts.port or (443 if parts.scheme == "https" else 80)
 
 
 class Workloads(pulumi.ComponentResource):
@@ -141,6 +159,7 @@ class Workloads(pulumi.ComponentResource):
                 ingress_cidrs=[a.vpc_cidr],
                 cache_cidrs=[a.vpc_cidr],
                 frontend=a.frontend is not None,
+                otlp_collector=_in_cluster_collector(a.otlp_endpoint),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces]),
         )
@@ -255,6 +274,12 @@ class Workloads(pulumi.ComponentResource):
                     # The app takes one REDIS_URL; the TLS URL is assembled around the ElastiCache auth token.
                     "redis-url": SecretSource(remote_name=a.secret_names["cache-auth"], template={"value": redis_url}),
                     "api-auth": SecretSource(remote_name=a.secret_names["jwt"], template=auth_template, extract=True),
+                    # Optional: present only when the stack sets visionrag:sentryDsn.
+                    **(
+                        {"sentry-dsn": SecretSource(remote_name=a.secret_names["sentry-dsn"])}
+                        if "sentry-dsn" in a.secret_names
+                        else {}
+                    ),
                 },
                 depends_on=(self.addons.releases["external-secrets"], self.identities["secrets-reader"]),
             ),
@@ -310,7 +335,11 @@ class Workloads(pulumi.ComponentResource):
             # /health is the readiness probe: an embedder that is loading (or scaling its GPU node from zero)
             # must degrade search to 503s, not pull every api pod (uploads, documents, jobs) out of the ALB.
             "HEALTH_OPTIONAL_DEPENDENCIES": "embedder",
+            # Only the api traces (app/core/telemetry.setup_tracing); the worker has no tracer to point anywhere.
+            **({"OTEL_EXPORTER_OTLP_ENDPOINT": a.otlp_endpoint} if a.otlp_endpoint else {}),
         }
+        # Both the api and the worker report errors to Sentry (setup_sentry) when the sentry_dsn file exists.
+        sentry_files = {"sentry-dsn": "sentry_dsn"} if "sentry-dsn" in a.secret_names else {}
         deps = (self.namespaces, secrets)
         api_sa = self.identities["api"].service_account.metadata.name
         builds = {
@@ -322,6 +351,7 @@ class Workloads(pulumi.ComponentResource):
                 command=a.api_command,
                 env=api_env,
                 service_account=api_sa,
+                extra_secrets=sentry_files,
                 depends_on=deps,
             ),
             "worker": worker_args(
@@ -331,6 +361,7 @@ class Workloads(pulumi.ComponentResource):
                 command=a.worker_command,
                 env=worker_env,
                 service_account=self.identities["worker"].service_account.metadata.name,
+                extra_secrets=sentry_files,
                 depends_on=deps,
             ),
             "embedder": embedder_args(
@@ -360,6 +391,7 @@ class Workloads(pulumi.ComponentResource):
                 command=a.api_command,
                 env=api_env,
                 service_account=api_sa,
+                extra_secrets=sentry_files,
                 autoscale=False,
                 depends_on=deps,
             )

@@ -15,7 +15,7 @@ from stacks.config.tiers import TIER_DEFAULTS
 
 NAMESPACE = "visionrag"
 # Keys held as Pulumi secrets (`pulumi config set --secret`); never part of StackConfig, read as Outputs.
-SECRET_KEYS = frozenset({"llmApiKey"})
+SECRET_KEYS = frozenset({"llmApiKey", "sentryDsn"})
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,14 +1,25 @@
-"""Alerting and cost settings: where alarms go and the monthly budget."""
+"""Alerting, cost and tracing settings: where alarms go, the monthly budget and where traces go."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from stacks.config.base import StrictModel
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$")
+# In-cluster Service DNS names: `<service>.<namespace>.svc[.cluster.local]`.
+IN_CLUSTER = re.compile(r"^(?P<service>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$")
+
+
+def otlp_collector(endpoint: str) -> tuple[str | None, int]:
+    """(namespace of an in-cluster collector or None, port) of a validated OTLP/HTTP endpoint."""
+    parts = urlsplit(endpoint)
+    match = IN_CLUSTER.match(parts.hostname or "")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return (match.group("namespace") if match else None, port)
 
 
 class ObservabilityConfig(StrictModel):
@@ -17,6 +28,33 @@ class ObservabilityConfig(StrictModel):
     alb_5xx_rate_percent: float = Field(default=5.0, gt=0, le=100)
     cache_memory_percent: float = Field(default=80.0, gt=0, le=100)
     scrape_interval_seconds: int = Field(default=30, ge=10, le=300)
+    # OTLP/HTTP collector the api sends traces to (app/core/telemetry.py appends /v1/traces); None: no tracing.
+    otlp_endpoint: str | None = None
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _otlp_endpoint(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        allowed = (
+            "allowed: https://<host>[:443] (a managed collector) or http(s)://<service>.<namespace>.svc"
+            "[.cluster.local][:port] (an in-cluster collector), with no credentials, path, query or fragment"
+        )
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError:
+            raise ValueError(f"{v!r} is not a URL; {allowed}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an http(s) URL; {allowed}")
+        if parts.username or parts.password or parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError(f"{v!r} carries credentials, a path, a query or a fragment; {allowed}")
+        namespace, port = otlp_collector(v)
+        # Traces carry routes and timings: plain http only inside the cluster; outside, only the 443 the pods'
+        # egress policy already allows (any other port would need an egress hole to the whole internet).
+        if namespace is None and (parts.scheme != "https" or port != 443):
+            raise ValueError(f"{v!r}: a collector outside the cluster must be https on port 443; {allowed}")
+        return v
 
     @field_validator("alarm_emails")
     @classmethod
