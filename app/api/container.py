@@ -8,14 +8,12 @@ the pod into a restart loop.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from arq.connections import ArqRedis
-from minio.credentials import IamAwsProvider
 from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient
 
@@ -28,30 +26,13 @@ from app.core.audit import AuditLog
 from app.core.logging import get_logger
 from app.core.metrics import BREAKER_TRANSITIONS
 from app.core.resilience import Resilience, make_async_client
-from app.core.settings import Settings
+from app.core.settings import Settings, s3_credentials
 from app.services.embedder_client import EmbedderClient
 from app.services.jobs import JobStore
 from app.services.storage import PageStorage
 from app.services.vectors import VectorIndex, make_qdrant_client
 
 log = get_logger(__name__)
-
-
-def s3_credentials(settings: Settings) -> dict[str, Any]:
-    """PageStorage's credential arguments for the configured S3_AUTH mode.
-
-    "iam": no keys; minio's IamAwsProvider signs with short-lived credentials from the web identity EKS
-    injects (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, IRSA) or the container/instance role, refreshed
-    before they expire. Settings guarantees no static key is set alongside it.
-    """
-    if settings.s3_auth == "iam":
-        # Only the web-identity exchange goes to s3_sts_endpoint; IMDS/ECS fallbacks keep their fixed addresses.
-        sts = settings.s3_sts_endpoint if os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") else None
-        return {"access_key": "", "secret_key": "", "credentials": IamAwsProvider(custom_endpoint=sts)}
-    return {
-        "access_key": settings.s3_access_key.get_secret_value(),
-        "secret_key": settings.s3_secret_key.get_secret_value(),
-    }
 
 
 @dataclass

@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from minio.credentials import IamAwsProvider
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource
 
-from app.core.settings import is_placeholder
+from app.core.settings import s3_auth_problems, s3_credentials
 
 SECRETS_DIR_ENV = "SETTINGS_SECRETS_DIR"
 
@@ -49,28 +48,7 @@ class ServiceSettings(BaseSettings):
         return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     def s3_auth_problems(self, *, outside_dev: bool) -> list[str]:
-        """Why the S3 credentials cannot be used: always the iam/static ambiguity, placeholders outside dev."""
-        keys = (("S3_ACCESS_KEY", self.s3_access_key), ("S3_SECRET_KEY", self.s3_secret_key))
-        if self.s3_auth == "iam":
-            if any(secret.get_secret_value() for _, secret in keys):
-                # minio would silently prefer the static keys over the role.
-                return ["S3_ACCESS_KEY/S3_SECRET_KEY are set while S3_AUTH='iam' (allowed: unset with 'iam')"]
-            return []
-        if not outside_dev:
-            return []
-        return [
-            f"{key} is empty or a placeholder (allowed: a real credential, or S3_AUTH='iam' without keys)"
-            for key, secret in keys
-            if is_placeholder(secret)
-        ]
+        return s3_auth_problems(self, outside_dev=outside_dev)
 
     def s3_credentials(self) -> dict[str, Any]:
-        """PageStorage's credential arguments: static keys, or minio's IamAwsProvider (IRSA, refreshed)."""
-        if self.s3_auth == "iam":
-            # Only the web-identity exchange goes to s3_sts_endpoint; IMDS/ECS fallbacks keep their addresses.
-            sts = self.s3_sts_endpoint if os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") else None
-            return {"access_key": "", "secret_key": "", "credentials": IamAwsProvider(custom_endpoint=sts)}
-        return {
-            "access_key": self.s3_access_key.get_secret_value(),
-            "secret_key": self.s3_secret_key.get_secret_value(),
-        }
+        return s3_credentials(self)

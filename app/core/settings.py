@@ -12,9 +12,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from limits import parse_many
+from minio.credentials import IamAwsProvider
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -80,6 +81,49 @@ def is_placeholder(secret: SecretStr | None) -> bool:
         return True
     value = secret.get_secret_value().strip().lower()
     return value in PLACEHOLDER_SECRETS or any(marker in value for marker in PLACEHOLDER_MARKERS)
+
+
+class S3AuthFields(Protocol):
+    """What any process's settings carry for S3 auth (the API's Settings and ServiceSettings alike)."""
+
+    s3_auth: Literal["static", "iam"]
+    s3_sts_endpoint: str | None
+    s3_access_key: SecretStr
+    s3_secret_key: SecretStr
+
+
+def s3_auth_problems(settings: S3AuthFields, *, outside_dev: bool) -> list[str]:
+    """Why the S3 credentials cannot be used: always the iam/static ambiguity, placeholders outside dev."""
+    keys = (("S3_ACCESS_KEY", settings.s3_access_key), ("S3_SECRET_KEY", settings.s3_secret_key))
+    if settings.s3_auth == "iam":
+        if any(secret.get_secret_value() for _, secret in keys):
+            # minio would silently prefer the static keys over the role: refuse the ambiguity everywhere.
+            return ["S3_ACCESS_KEY/S3_SECRET_KEY are set while S3_AUTH='iam' (allowed: unset with 'iam')"]
+        return []
+    if not outside_dev:
+        return []
+    return [
+        f"{key} is empty or a placeholder (allowed: a real credential, or S3_AUTH='iam' without keys)"
+        for key, secret in keys
+        if is_placeholder(secret)
+    ]
+
+
+def s3_credentials(settings: S3AuthFields) -> dict[str, Any]:
+    """PageStorage's credential arguments for the configured S3_AUTH mode.
+
+    "iam": no keys; minio's IamAwsProvider signs with short-lived credentials from the web identity EKS
+    injects (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, IRSA) or the container/instance role, refreshed
+    before they expire. s3_auth_problems guarantees no static key is set alongside it.
+    """
+    if settings.s3_auth == "iam":
+        # Only the web-identity exchange goes to s3_sts_endpoint; IMDS/ECS fallbacks keep their fixed addresses.
+        sts = settings.s3_sts_endpoint if os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") else None
+        return {"access_key": "", "secret_key": "", "credentials": IamAwsProvider(custom_endpoint=sts)}
+    return {
+        "access_key": settings.s3_access_key.get_secret_value(),
+        "secret_key": settings.s3_secret_key.get_secret_value(),
+    }
 
 
 class Settings(BaseSettings):
@@ -289,9 +333,7 @@ class Settings(BaseSettings):
         problems: list[str] = []
         if self.s3_sse == "kms" and not self.s3_kms_key_id:
             problems.append("S3_KMS_KEY_ID is required when S3_SSE='kms'")
-        if self.s3_auth == "iam" and (self.s3_access_key.get_secret_value() or self.s3_secret_key.get_secret_value()):
-            # minio would silently prefer the static keys over the role: refuse the ambiguity everywhere.
-            problems.append("S3_ACCESS_KEY/S3_SECRET_KEY are set while S3_AUTH='iam' (allowed: unset with 'iam')")
+        problems.extend(s3_auth_problems(self, outside_dev=self.environment != "dev"))
         if self.auth_enabled and not (self.auth_issuer_url and self.auth_audience and self.auth_jwks_url):
             problems.append("AUTH_ISSUER_URL, AUTH_AUDIENCE and AUTH_JWKS_URL are required when AUTH_ENABLED=true")
         if self.environment != "dev":
@@ -322,12 +364,6 @@ class Settings(BaseSettings):
             problems.append("S3_SSE='none' (allowed: 's3', 'kms')")
         if self.auth_jwks_url.startswith("http://"):
             problems.append(f"AUTH_JWKS_URL={self.auth_jwks_url!r} is not https")
-        if self.s3_auth == "static":
-            for key, secret in (("S3_ACCESS_KEY", self.s3_access_key), ("S3_SECRET_KEY", self.s3_secret_key)):
-                if is_placeholder(secret):
-                    problems.append(
-                        f"{key} is empty or a placeholder (allowed: a real credential, or S3_AUTH='iam' without keys)"
-                    )
         optional_secrets = (
             ("OPENAI_API_KEY", self.openai_api_key),
             ("QDRANT_API_KEY", self.qdrant_api_key),
