@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.options import depends_on_of
+from infra.sg_rules import allow_tcp_between
 from infra.waf import WebFirewall, WebFirewallArgs
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -179,25 +180,14 @@ class Edge(pulumi.ComponentResource):
                     opts=child,
                 )
         for port in sorted({p for p, _ in TARGETS.values()}):
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-alb-out-{port}",
-                security_group_id=alb_sg.id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=args.node_security_group_id,
-                description=f"to pod targets on {port}",
-                tags=tags,
-                opts=child,
-            )
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-nodes-in-{port}",
-                security_group_id=args.node_security_group_id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=alb_sg.id,
-                description=f"ALB to pod targets on {port}",
+            allow_tcp_between(
+                egress_name=f"{name}-alb-out-{port}",
+                ingress_name=f"{name}-nodes-in-{port}",
+                source_sg_id=alb_sg.id,
+                target_sg_id=args.node_security_group_id,
+                port=port,
+                egress_description=f"to pod targets on {port}",
+                ingress_description=f"ALB to pod targets on {port}",
                 tags=tags,
                 opts=child,
             )

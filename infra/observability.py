@@ -24,6 +24,7 @@ from infra.alarms import Alarms, AlarmsArgs
 from infra.budget import CostBudget, CostBudgetArgs
 from infra.iam import resolved
 from infra.keys import customer_managed_key
+from infra.sg_rules import allow_tcp_between
 
 # port -> scrape job; the ports come from ARCHITECTURE.md's service contracts (+ DCGM exporter's default port).
 SCRAPE_PORTS: dict[int, str] = {9090: "api", 9091: "worker", 6333: "qdrant", 9400: "dcgm-exporter"}
@@ -139,25 +140,14 @@ class Observability(pulumi.ComponentResource):
             opts=child,
         )
         for port in sorted(SCRAPE_PORTS):
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-scraper-out-{port}",
-                security_group_id=scraper_sg.id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=args.node_security_group_id,
-                description=f"scrape {SCRAPE_PORTS[port]} metrics",
-                tags=tags,
-                opts=child,
-            )
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-nodes-in-scrape-{port}",
-                security_group_id=args.node_security_group_id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=scraper_sg.id,
-                description=f"AMP scraper reads {SCRAPE_PORTS[port]} metrics",
+            allow_tcp_between(
+                egress_name=f"{name}-scraper-out-{port}",
+                ingress_name=f"{name}-nodes-in-scrape-{port}",
+                source_sg_id=scraper_sg.id,
+                target_sg_id=args.node_security_group_id,
+                port=port,
+                egress_description=f"scrape {SCRAPE_PORTS[port]} metrics",
+                ingress_description=f"AMP scraper reads {SCRAPE_PORTS[port]} metrics",
                 tags=tags,
                 opts=child,
             )
