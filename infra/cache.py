@@ -11,23 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.keys import customer_managed_key, key_policy
-from infra.naming import check_region
-from infra.network import LOG_RETENTION_DAYS
+from infra.naming import LOG_RETENTION_DAYS, check_region
 
 PORT = 6379
-ENGINES = ("valkey", "redis")
+CacheEngine = Literal["valkey", "redis"]
+ENGINES: tuple[str, ...] = get_args(CacheEngine)
+# The major.minor versions ElastiCache runs for each engine (node-based clusters), per "Supported engines and
+# versions": https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/engine-versions.html. botocore's model types
+# EngineVersion as a free string, so this list is the only offline check; CreateReplicationGroup refuses others.
+ENGINE_VERSIONS = {"valkey": ("7.2", "8.0", "8.1", "8.2", "9.0", "9.1"), "redis": ("6.2", "7.0", "7.1")}
+# Automatic snapshots kept (CreateReplicationGroup SnapshotRetentionLimit): 0 turns them off, 35 is the most.
+SNAPSHOT_RETENTION_DAYS = range(0, 36)
+NUM_CACHE_CLUSTERS = (1, 6)  # a primary and up to five replicas (cluster mode disabled)
 
 
 @dataclass(frozen=True, kw_only=True)
 class CacheArgs:
     replication_group_id: str  # physical name, at most 40 characters (ElastiCache's limit)
-    engine: Literal["valkey", "redis"]
+    engine: CacheEngine
     engine_version: str
     node_type: str
     num_cache_clusters: int
@@ -50,14 +57,21 @@ def _validate(args: CacheArgs) -> None:
         raise ValueError(f"replication_group_id: {rg!r} must be 1-40 lowercase characters, start with a letter")
     if args.engine not in ENGINES:
         raise ValueError(f"engine: {args.engine!r}; allowed: {', '.join(ENGINES)}")
+    if args.engine_version not in ENGINE_VERSIONS[args.engine]:
+        raise ValueError(
+            f"engine_version: {args.engine_version!r} is not an ElastiCache {args.engine} version; "
+            f"allowed: {', '.join(ENGINE_VERSIONS[args.engine])}"
+        )
     if not args.node_type.startswith("cache."):
         raise ValueError(f"node_type: {args.node_type!r} is not an ElastiCache node type")
-    if not 1 <= args.num_cache_clusters <= 6:
-        raise ValueError(f"num_cache_clusters: {args.num_cache_clusters} must be between 1 and 6")
+    lo, hi = NUM_CACHE_CLUSTERS
+    if not lo <= args.num_cache_clusters <= hi:
+        raise ValueError(f"num_cache_clusters: {args.num_cache_clusters} must be between {lo} and {hi}")
     if args.multi_az and args.num_cache_clusters < 2:
         raise ValueError(f"num_cache_clusters: multi_az needs at least 2 nodes (got {args.num_cache_clusters})")
-    if not 0 <= args.snapshot_retention_days <= 35:
-        raise ValueError(f"snapshot_retention_days: {args.snapshot_retention_days} must be between 0 and 35")
+    if args.snapshot_retention_days not in SNAPSHOT_RETENTION_DAYS:
+        lo, hi = SNAPSHOT_RETENTION_DAYS[0], SNAPSHOT_RETENTION_DAYS[-1]
+        raise ValueError(f"snapshot_retention_days: {args.snapshot_retention_days} must be between {lo} and {hi}")
     if len(args.subnet_ids) < (2 if args.multi_az else 1):
         raise ValueError("subnet_ids: multi_az needs subnets in at least two AZs")
     if args.log_retention_days not in LOG_RETENTION_DAYS:

@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from infra.cluster_iam import ClusterIam, ClusterIamArgs
 from infra.iam import irsa_trust, kms_use_policy, managed_policy_arn
-from infra.network import LOG_RETENTION_DAYS
+from infra.naming import LOG_RETENTION_DAYS
 from infra.node_group import GPU_LABEL, GPU_TAINT, NodeGroup, NodeGroupArgs, NodePool
 
 __all__ = ["GPU_LABEL", "GPU_TAINT", "STORAGE_CLASS_NAME", "AddonVersions", "Cluster", "ClusterArgs", "NodePool"]
@@ -28,9 +28,13 @@ __all__ = ["GPU_LABEL", "GPU_TAINT", "STORAGE_CLASS_NAME", "AddonVersions", "Clu
 STORAGE_CLASS_NAME = "gp3-encrypted"
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# Read-only: every object except Secrets. What CI's preview role needs for `pulumi preview` (the Kubernetes
+# provider falls back to a client-side diff when the server-side dry-run patch is forbidden); it cannot read the
+# synced application secrets, hence no `refresh` in preview (Helm release state lives in Secrets).
+CLUSTER_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 SUPPORTED_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
 _CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}[a-z0-9]$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
 
 
@@ -48,7 +52,11 @@ class ClusterArgs:
     cluster_name: str
     kubernetes_version: str
     region: str
+    # Nodes (and so every pod, VPC CNI) live in the private subnets.
     private_subnet_ids: Sequence[pulumi.Input[str]]
+    # The cluster's own subnets, where EKS places the control plane's cross-account ENIs (network tier
+    # `control`): apart from the pods so that webhook NetworkPolicies can admit exactly these CIDRs.
+    control_plane_subnet_ids: Sequence[pulumi.Input[str]]
     vpc_id: pulumi.Input[str]
     endpoint_public_access: bool
     public_access_cidrs: Sequence[str]
@@ -60,6 +68,8 @@ class ClusterArgs:
     # The identity that runs `pulumi up`: granted admin through its own explicit access entry (not the implicit
     # creator admin) so the Kubernetes provider can apply the storage class and the workloads.
     deployer_role_arn: pulumi.Input[str]
+    # Read-only principals (CI's preview role): an access entry with CLUSTER_VIEW_POLICY each.
+    viewer_role_arns: Sequence[str] = ()
     addons: AddonVersions
     system_nodes: NodePool
     gpu_nodes: NodePool
@@ -89,10 +99,17 @@ def _validate(args: ClusterArgs) -> None:
             f"{sorted(LOG_RETENTION_DAYS)}"
         )
     for arn in args.admin_role_arns:
-        if not _ROLE_ARN.match(arn):
+        if not ROLE_ARN.match(arn):
             raise ValueError(f"admin_role_arns: {arn!r} is not an IAM role ARN")
+    for arn in args.viewer_role_arns:
+        if not ROLE_ARN.match(arn):
+            raise ValueError(f"viewer_role_arns: {arn!r} is not an IAM role ARN")
+        if arn in args.admin_role_arns or arn == args.deployer_role_arn:
+            raise ValueError(f"viewer_role_arns: {arn!r} is also an admin (one access entry per role)")
     if len(args.private_subnet_ids) < 2:
         raise ValueError("private_subnet_ids: EKS needs subnets in at least two AZs")
+    if len(args.control_plane_subnet_ids) < 2:
+        raise ValueError("control_plane_subnet_ids: EKS needs cluster subnets in at least two AZs")
     if not args.addons.kube_proxy.startswith(f"v{args.kubernetes_version}."):
         raise ValueError(
             f"addons.kube_proxy: {args.addons.kube_proxy!r} does not match kubernetes_version "
@@ -178,8 +195,10 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
+        # Cluster subnets are where EKS creates its 2-4 control-plane ENIs (API server, webhooks' callers,
+        # kubelet/exec tunnels); nodes may sit in other subnets of the VPC (EKS network requirements).
         vpc_config = aws.eks.ClusterVpcConfigArgs(
-            subnet_ids=list(args.private_subnet_ids),
+            subnet_ids=list(args.control_plane_subnet_ids),
             endpoint_private_access=True,
             endpoint_public_access=args.endpoint_public_access,
             public_access_cidrs=list(args.public_access_cidrs) if args.endpoint_public_access else None,
@@ -212,11 +231,13 @@ class Cluster(pulumi.ComponentResource):
         self.endpoint = self.cluster.endpoint
         self.cluster_security_group_id = self.cluster.vpc_config.apply(lambda v: v.cluster_security_group_id or "")
 
-        # Admins: the deployer and the configured roles, each an explicit access entry with the admin policy.
-        admins: list[tuple[str, pulumi.Input[str]]] = [("deployer", args.deployer_role_arn)]
-        admins += [(f"admin-{arn.rsplit('/', 1)[-1].lower()}", arn) for arn in args.admin_role_arns]
+        # Admins: the deployer and the configured roles, each an explicit access entry with the admin policy;
+        # viewers (CI's preview role) an entry with the read-only view policy.
+        admins: list[tuple[str, pulumi.Input[str], str]] = [("deployer", args.deployer_role_arn, "admin")]
+        admins += [(f"admin-{arn.rsplit('/', 1)[-1].lower()}", arn, "admin") for arn in args.admin_role_arns]
+        admins += [(f"viewer-{arn.rsplit('/', 1)[-1].lower()}", arn, "view") for arn in args.viewer_role_arns]
         access: list[pulumi.Resource] = []
-        for label, principal in admins:
+        for label, principal, level in admins:
             entry = aws.eks.AccessEntry(
                 f"{name}-{label}",
                 cluster_name=self.cluster.name,
@@ -227,10 +248,10 @@ class Cluster(pulumi.ComponentResource):
             )
             access.append(
                 aws.eks.AccessPolicyAssociation(
-                    f"{name}-{label}-admin",
+                    f"{name}-{label}-{level}",
                     cluster_name=self.cluster.name,
                     principal_arn=entry.principal_arn,
-                    policy_arn=CLUSTER_ADMIN_POLICY,
+                    policy_arn=CLUSTER_ADMIN_POLICY if level == "admin" else CLUSTER_VIEW_POLICY,
                     access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                     opts=child,
                 )
@@ -250,12 +271,15 @@ class Cluster(pulumi.ComponentResource):
 
         # Nodes: our own security group (the target of ALB, scraper and cache rules) next to the EKS cluster SG
         # (node <-> control plane). No rules here: each consumer adds the narrow rule it needs.
+        # No `kubernetes.io/cluster/<name>` tag: EKS already puts it on the cluster SG, and the load balancer
+        # controller refuses an ENI carrying two SGs with that tag ("expect exactly one securityGroup tagged
+        # with kubernetes.io/cluster/<name>"); see docs/workloads.md.
         node_sg = aws.ec2.SecurityGroup(
             f"{name}-node-sg",
             name=f"{args.cluster_name}-nodes",
             description=f"EKS nodes of {args.cluster_name}: ingress only from named load balancer/scraper groups",
             vpc_id=args.vpc_id,
-            tags={**tags, f"kubernetes.io/cluster/{args.cluster_name}": "owned"},
+            tags=tags,
             opts=child,
         )
         self.node_security_group_id = node_sg.id

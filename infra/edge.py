@@ -1,9 +1,10 @@
 """Edge: the public entry point. ACM certificate, internet-facing ALB, listeners, target groups, WAF, DNS.
 
 Routing is host-based: `https://<api_subdomain>.<domain>` goes to the api target group (or, with a canary, is
-split by weight between `api` and `api-canary`), `https://<domain>` goes to the frontend, any other Host gets a
-404 from the ALB itself. Host-based (not `/api/*`) because the API keeps the template's root paths (`/search`,
-`/index`, ...) and needs no path rewriting. Plain HTTP only ever answers with a 301 to HTTPS.
+split by weight between `api` and `api-canary`), `https://<domain>` goes to the frontend (when one is deployed;
+otherwise the ALB answers a fixed 404 naming the API host), any other Host gets a 404 from the ALB itself.
+Host-based (not `/api/*`) because the API keeps the template's root paths (`/search`, `/index`, ...) and needs
+no path rewriting. Plain HTTP only ever answers with a 301 to HTTPS.
 
 Security groups: the ALB accepts 443/80 from anywhere and may only talk to the nodes' security group on the
 target ports; the nodes accept those ports from the ALB's group only.
@@ -20,9 +21,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.cdn import ORIGIN_VERIFY_HEADER
 from infra.options import depends_on_of
 from infra.sg_rules import allow_tcp_between
-from infra.waf import WebFirewall, WebFirewallArgs
+from infra.waf import WebFirewall, WebFirewallArgs, upload_routes
+from infra.workloads.frontend import HEALTH_PATH as FRONTEND_HEALTH_PATH
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 API_PORT = 8000
@@ -31,20 +34,20 @@ FRONTEND_PORT = 3000
 TARGETS: dict[str, tuple[int, str]] = {
     "api": (API_PORT, "/health"),
     "api-canary": (API_PORT, "/health"),
-    "frontend": (FRONTEND_PORT, "/"),
+    # The frontend's unauthenticated health route: "/" redirects an anonymous request to sign-in (never 200).
+    "frontend": (FRONTEND_PORT, FRONTEND_HEALTH_PATH),
 }
 INTERNET_CIDRS = ("0.0.0.0/0", "::/0")
 _ELB_NAME_MAX = 32  # ALB and target group names
-_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# A lower-case DNS name (the stack domain); stacks/config/edge.py validates edge.domain with it.
+HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # api_subdomain
 
 HSTS = "max-age=63072000; includeSubDomains"
-# Next.js injects inline bootstrap scripts and styles, hence 'unsafe-inline' for those two only; page images
-# are presigned S3 URLs; the browser talks to the API host only.
-_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: https://*.amazonaws.com; connect-src 'self' https://{api_host}; "
-    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
-)
+# No Content-Security-Policy here: ALB response-header attributes apply per listener, i.e. to both hosts, and the
+# CSP each host needs comes from its app: the frontend's per-request nonce policy (frontend/src/middleware.ts)
+# and the API's deny-all policy for JSON (app/api/middleware.py SecurityHeadersMiddleware). A listener CSP would
+# replace or intersect the frontend's nonce policy (policies/rules/edge.py refuses one).
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,8 +65,16 @@ class EdgeArgs:
     waf_rate_limit: int
     logs_key_arn: pulumi.Input[str]
     log_retention_days: int
+    # Whether a frontend workload serves the apex. False: the apex answers a fixed 404 naming the API host instead
+    # of forwarding to a target group with no targets (a 503 for every visitor). The target group exists either
+    # way, so deploying the frontend later only flips this switch.
+    frontend_enabled: bool
     # None: all api traffic to "api". 0-100: that share of api requests goes to "api-canary".
     canary_weight: int | None = None
+    # Set when CloudFront (infra/cdn.py) fronts the apex: the apex rule then forwards only requests carrying
+    # `X-Origin-Verify: <this secret>` (the origin header CloudFront adds), anything else falls to the 404
+    # default, and the apex DNS record is CloudFront's (created by the Cdn component), not the ALB's.
+    app_origin_verify: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -72,9 +83,9 @@ def _validate(args: EdgeArgs) -> None:
         tg = f"{args.name_prefix}-{key}"
         if len(tg) > _ELB_NAME_MAX:
             raise ValueError(f"name_prefix: {args.name_prefix!r} makes target group name {tg!r} exceed 32 characters")
-    if not _HOST.match(args.domain):
+    if not HOST.match(args.domain):
         raise ValueError(f"domain: {args.domain!r} is not a valid lower-case DNS name")
-    if not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", args.api_subdomain):
+    if not DNS_LABEL.match(args.api_subdomain):
         raise ValueError(f"api_subdomain: {args.api_subdomain!r} is not a DNS label")
     if args.canary_weight is not None and not 0 <= args.canary_weight <= 100:
         raise ValueError(f"canary_weight: {args.canary_weight} must be between 0 and 100")
@@ -97,6 +108,33 @@ def _validation_option(
         if option.domain_name == host:
             return option
     raise ValueError(f"ACM returned no DNS validation record for {host!r}")
+
+
+def _apex_action(
+    frontend_enabled: bool, frontend_tg_arn: pulumi.Input[str], api_host: str
+) -> aws.lb.ListenerRuleActionArgs:
+    if frontend_enabled:
+        return aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=frontend_tg_arn)
+    return aws.lb.ListenerRuleActionArgs(
+        type="fixed-response",
+        fixed_response=aws.lb.ListenerRuleActionFixedResponseArgs(
+            content_type="application/json",
+            message_body=f'{{"detail":"No frontend is deployed here; the API is https://{api_host}"}}',
+            status_code="404",
+        ),
+    )
+
+
+def _origin_verify_condition(secret: pulumi.Input[str] | None) -> list[aws.lb.ListenerRuleConditionArgs]:
+    if secret is None:
+        return []
+    return [
+        aws.lb.ListenerRuleConditionArgs(
+            http_header=aws.lb.ListenerRuleConditionHttpHeaderArgs(
+                http_header_name=ORIGIN_VERIFY_HEADER, values=[secret]
+            )
+        )
+    ]
 
 
 class Edge(pulumi.ComponentResource):
@@ -265,11 +303,11 @@ class Edge(pulumi.ComponentResource):
             protocol="HTTPS",
             ssl_policy=TLS_POLICY,
             certificate_arn=validation.certificate_arn,
-            # Security headers added by the ALB to every response, whatever the target sends (or forgets).
+            # Security headers added by the ALB to every response of both hosts, whatever the target sends (or
+            # forgets); host-independent ones only: the CSP is each app's (see the note at HSTS).
             routing_http_response_strict_transport_security_header_value=HSTS,
             routing_http_response_x_content_type_options_header_value="nosniff",
             routing_http_response_x_frame_options_header_value="DENY",
-            routing_http_response_content_security_policy_header_value=_CSP.format(api_host=self.api_host),
             routing_http_response_server_enabled=False,
             default_actions=[
                 aws.lb.ListenerDefaultActionArgs(
@@ -321,15 +359,18 @@ class Edge(pulumi.ComponentResource):
             conditions=[
                 aws.lb.ListenerRuleConditionArgs(
                     host_header=aws.lb.ListenerRuleConditionHostHeaderArgs(values=[self.app_host])
-                )
+                ),
+                *_origin_verify_condition(args.app_origin_verify),
             ],
-            actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=tg_arns["frontend"])],
+            actions=[_apex_action(args.frontend_enabled, tg_arns["frontend"], self.api_host)],
             tags=tags,
             opts=child,
         )
 
         # --- DNS: both hosts alias the ALB ----------------------------------------------------------------
-        for label, host in (("app", self.app_host), ("api", self.api_host)):
+        # (The apex aliases CloudFront instead when it fronts the apex: the Cdn component owns that record.)
+        aliased = [("api", self.api_host)] + ([("app", self.app_host)] if args.app_origin_verify is None else [])
+        for label, host in aliased:
             aws.route53.Record(
                 f"{name}-dns-{label}",
                 zone_id=args.hosted_zone_id,
@@ -351,6 +392,8 @@ class Edge(pulumi.ComponentResource):
                 rate_limit=args.waf_rate_limit,
                 logs_key_arn=args.logs_key_arn,
                 log_retention_days=args.log_retention_days,
+                # The ALB serves both hosts: the API's own upload route and the frontend's proxy on the apex.
+                upload_routes=upload_routes(app_host=self.app_host, api_host=self.api_host),
                 tags=tags,
             ),
             opts=child,

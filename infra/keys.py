@@ -57,8 +57,14 @@ def key_policy(
     partition: pulumi.Input[str],
     region: str,
     opts: pulumi.InvokeOutputOptions,
+    autoscaling_role_arn: pulumi.Input[str] | None = None,
 ) -> pulumi.Output[str]:
-    """The key policy for `purpose`: root admin, plus the service principals that purpose needs."""
+    """The key policy for `purpose`: root admin, plus the service principals that purpose needs.
+
+    `autoscaling_role_arn` (required for "ebs"): the ARN of the Auto Scaling service-linked role as an Output of
+    the resource that creates it (or of the lookup that proves it exists), never a hand-built string: KMS refuses a
+    policy naming a role that does not exist yet, and the Output makes the key wait for the role.
+    """
     statements: list[Statement] = [root_admin_statement(account_id, partition)]
     if purpose == "logs":
         # CloudWatch Logs encrypts with the key itself (not with the caller's credentials), so it needs a key
@@ -84,13 +90,12 @@ def key_policy(
     if purpose == "ebs":
         # Managed node groups launch instances through EC2 Auto Scaling; its service-linked role must be able to
         # use the key for the encrypted root volumes, or instances fail to launch (Client.InternalError).
-        asg_role = pulumi.Output.concat(
-            "arn:",
-            partition,
-            ":iam::",
-            account_id,
-            ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
-        )
+        if autoscaling_role_arn is None:
+            raise ValueError(
+                "autoscaling_role_arn: required for the ebs key (the ARN of infra.service_linked_roles' "
+                "AWSServiceRoleForAutoScaling, which must exist before KMS accepts a policy naming it)"
+            )
+        asg_role = autoscaling_role_arn
         statements.append(
             {
                 "sid": "AutoScalingServiceRoleUse",
@@ -155,6 +160,8 @@ class KeysArgs:
     # "<prefix>-<tier>", e.g. "visionrag-prod": aliases are "alias/<name_prefix>-<purpose>".
     name_prefix: str
     region: str
+    # ServiceLinkedRoles.arns[AUTOSCALING]: the EBS key policy names this role (see key_policy).
+    autoscaling_role_arn: pulumi.Input[str]
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -181,7 +188,12 @@ class Keys(pulumi.ComponentResource):
         self.aliases = {}
         for purpose in PURPOSES:
             policy = key_policy(
-                purpose, account_id=identity.account_id, partition=partition, region=args.region, opts=invoke_opts
+                purpose,
+                account_id=identity.account_id,
+                partition=partition,
+                region=args.region,
+                opts=invoke_opts,
+                autoscaling_role_arn=args.autoscaling_role_arn if purpose == "ebs" else None,
             )
             keys[purpose], self.aliases[purpose] = customer_managed_key(
                 f"{name}-{purpose}",

@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# AWS region names (us-east-1, eu-central-2, us-gov-west-1); stacks/config validates region keys with it too.
+REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # S3's rules for bucket names (general purpose buckets): 3-63 characters, lowercase letters, digits, '-' and '.',
 # starting and ending with a letter or digit. We never use '.' (it breaks virtual-hosted-style TLS).
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
@@ -17,6 +18,11 @@ S3_BUCKET_NAME_MAX = 63
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
+
+# Secrets Manager's DeleteSecret: RecoveryWindowInDays is 7-30, or 0 for ForceDeleteWithoutRecovery (the provider
+# maps 0 to that flag). Only 0 lets a destroyed stack be re-created at once: a secret pending deletion keeps its
+# name reserved for the whole window.
+SECRET_RECOVERY_WINDOW_DAYS = frozenset({0, *range(7, 31)})
 
 
 def check_name_prefix(field: str, value: str) -> None:
@@ -28,7 +34,7 @@ def check_name_prefix(field: str, value: str) -> None:
 
 
 def check_region(field: str, value: str) -> None:
-    if not _REGION.match(value):
+    if not REGION.match(value):
         raise ValueError(f"{field}: {value!r} is not an AWS region name (like 'us-east-1')")
 
 

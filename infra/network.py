@@ -1,15 +1,19 @@
-"""Network: the VPC, its three subnet tiers per AZ, egress, flow logs and the private AWS API endpoints.
+"""Network: the VPC, its four subnet tiers per AZ, egress, flow logs and the private AWS API endpoints.
 
 Subnet tiers: `public` (ALB and NAT gateways only), `private` (nodes and pods; egress through NAT), `intra` (no
-route to the internet at all: ElastiCache and anything that must never reach out).
+route to the internet at all: ElastiCache and anything that must never reach out), `control` (no route to the
+internet; the EKS control plane's cross-account ENIs and the managed Prometheus scraper's ENIs, nothing else).
+
+`control` exists so that Kubernetes NetworkPolicies can name the control plane and the scraper by CIDR: with the
+VPC CNI every pod takes an address from the `private` subnets, so an ipBlock covering them admits every pod.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import pulumi
 import pulumi_aws as aws
@@ -27,14 +31,19 @@ HTTPS = 443
 
 def subnet_layout(vpc_cidr: str, az_count: int) -> dict[str, list[str]]:
     """Deterministic CIDRs per tier: private subnets get a quarter of the VPC each (the VPC CNI gives every pod
-    a VPC address), public and intra share the last quarter in eighths."""
+    a VPC address), public and intra share the last quarter in eighths, and the control subnets split the eighth
+    between them in four (a /23 of a /16 VPC, a /27 of a /20: EKS asks for at least a /28 per cluster subnet).
+
+    Pure and config-derived, so callers (NetworkPolicy ipBlocks, TRUSTED_PROXIES) know every CIDR at preview."""
     vpc = ipaddress.IPv4Network(vpc_cidr)
     quarters = list(vpc.subnets(prefixlen_diff=2))
     small = list(quarters[3].subnets(prefixlen_diff=3))
+    control = list(small[3].subnets(prefixlen_diff=2))
     return {
         "private": [str(quarters[i]) for i in range(az_count)],
         "public": [str(small[i]) for i in range(az_count)],
         "intra": [str(small[4 + i]) for i in range(az_count)],
+        "control": [str(control[i]) for i in range(az_count)],
     }
 
 
@@ -47,6 +56,8 @@ class NetworkArgs:
     nat_gateways: NatLayout
     flow_log_retention_days: int
     logs_key_arn: pulumi.Input[str]
+    # Which of INTERFACE_ENDPOINTS to create (each costs per AZ-hour); the rest of the AWS API traffic takes NAT.
+    interface_endpoints: Sequence[str] = INTERFACE_ENDPOINTS
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -61,12 +72,18 @@ def _validate(args: NetworkArgs) -> None:
         raise ValueError(f"vpc_cidr: {args.vpc_cidr!r} must be a private IPv4 network between /16 and /20")
     if args.az_count not in (2, 3):
         raise ValueError(f"az_count: {args.az_count!r} must be 2 or 3")
-    if args.nat_gateways not in ("single", "perAz"):
-        raise ValueError(f"nat_gateways: {args.nat_gateways!r} must be 'single' or 'perAz'")
+    if args.nat_gateways not in get_args(NatLayout):
+        raise ValueError(f"nat_gateways: {args.nat_gateways!r} must be one of {', '.join(get_args(NatLayout))}")
     if args.flow_log_retention_days not in LOG_RETENTION_DAYS:
         raise ValueError(
             f"flow_log_retention_days: {args.flow_log_retention_days!r} is not a CloudWatch Logs retention; "
             f"allowed: {sorted(LOG_RETENTION_DAYS)}"
+        )
+    unknown = sorted(set(args.interface_endpoints) - set(INTERFACE_ENDPOINTS))
+    if unknown or len(set(args.interface_endpoints)) != len(args.interface_endpoints):
+        raise ValueError(
+            f"interface_endpoints: {list(args.interface_endpoints)} must list distinct services from "
+            f"{list(INTERFACE_ENDPOINTS)}"
         )
 
 
@@ -78,6 +95,9 @@ class Network(pulumi.ComponentResource):
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
     intra_subnet_ids: list[pulumi.Output[str]]
+    control_subnet_ids: list[pulumi.Output[str]]
+    # Config-derived CIDRs per tier (subnet_layout), known at preview.
+    subnet_cidrs: dict[str, list[str]]
     private_route_table_ids: list[pulumi.Output[str]]
     nat_gateway_ids: list[pulumi.Output[str]]
     endpoints_security_group_id: pulumi.Output[str]
@@ -135,13 +155,14 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
 
-        subnets: dict[str, list[aws.ec2.Subnet]] = {"public": [], "private": [], "intra": []}
+        subnets: dict[str, list[aws.ec2.Subnet]] = {"public": [], "private": [], "intra": [], "control": []}
         role_tags = {
             "public": {"kubernetes.io/role/elb": "1"},
             "private": {"kubernetes.io/role/internal-elb": "1"},
             "intra": {},
+            "control": {},
         }
-        for tier in ("public", "private", "intra"):
+        for tier in ("public", "private", "intra", "control"):
             for i, az in enumerate(self.availability_zones):
                 subnets[tier].append(
                     aws.ec2.Subnet(
@@ -159,6 +180,8 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = [s.id for s in subnets["public"]]
         self.private_subnet_ids = [s.id for s in subnets["private"]]
         self.intra_subnet_ids = [s.id for s in subnets["intra"]]
+        self.control_subnet_ids = [s.id for s in subnets["control"]]
+        self.subnet_cidrs = layout
 
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=tags("igw"), opts=child)
         public_rt = aws.ec2.RouteTable(
@@ -214,6 +237,14 @@ class Network(pulumi.ComponentResource):
             aws.ec2.RouteTableAssociation(
                 f"{name}-intra-rta-{i}", subnet_id=subnet.id, route_table_id=intra_rt.id, opts=child
             )
+        # Control: local route only as well; the control plane and the scraper only talk inside the VPC.
+        control_rt = aws.ec2.RouteTable(
+            f"{name}-control-rt", vpc_id=self.vpc.id, routes=[], tags=tags("control-rt"), opts=child
+        )
+        for i, subnet in enumerate(subnets["control"]):
+            aws.ec2.RouteTableAssociation(
+                f"{name}-control-rta-{i}", subnet_id=subnet.id, route_table_id=control_rt.id, opts=child
+            )
 
         self._flow_logs(name, args, child, invoke_opts)
 
@@ -248,7 +279,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         self.endpoints_security_group_id = endpoints_sg.id
-        for service in INTERFACE_ENDPOINTS:
+        for service in args.interface_endpoints:
             aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}-endpoint",
                 vpc_id=self.vpc.id,
@@ -268,6 +299,8 @@ class Network(pulumi.ComponentResource):
                 "public_subnet_ids": self.public_subnet_ids,
                 "private_subnet_ids": self.private_subnet_ids,
                 "intra_subnet_ids": self.intra_subnet_ids,
+                "control_subnet_ids": self.control_subnet_ids,
+                "subnet_cidrs": self.subnet_cidrs,
                 "endpoints_security_group_id": self.endpoints_security_group_id,
                 "flow_log_group_name": self.flow_log_group_name,
             }

@@ -8,8 +8,10 @@ autoscaler scale the group up from zero nodes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import pulumi
 import pulumi_aws as aws
@@ -17,12 +19,40 @@ import pulumi_aws as aws
 from infra.options import depends_on_of
 
 GPU_FAMILIES = ("g5", "g6", "g6e", "p4d", "p5")
-GPU_AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
+# The AMI types that ship the NVIDIA driver (stacks/config/cluster.py offers exactly these for gpuNodes.amiType).
+GpuAmiType = Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"]
+GPU_AMI_TYPES: tuple[str, ...] = get_args(GpuAmiType)
+DISK_SIZE_GIB = (20, 2000)  # a node's root volume: room for the AMI and images, and a sane ceiling
 CPU_AMI_TYPES = ("AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64")
+# The CPU architecture each CPU AMI type boots: EKS refuses a node group whose instance types do not run it.
+CPU_AMI_ARCH = {
+    "AL2023_x86_64_STANDARD": "x86_64",
+    "AL2023_ARM_64_STANDARD": "arm64",
+    "BOTTLEROCKET_x86_64": "x86_64",
+    "BOTTLEROCKET_ARM_64": "arm64",
+}
+DEFAULT_CPU_AMI = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
+# EKS managed node group capacity types (stacks/config/cluster.py offers exactly these for <pool>.capacityType).
+# SPOT: EKS builds the Auto Scaling group with a capacity-optimized Spot allocation across the listed types and
+# Capacity Rebalancing on, and cordons and drains a node that gets a rebalance recommendation once its
+# replacement is Ready. The more interchangeable types listed, the more Spot pools the group can draw from.
+# (Capacity Blocks, the third EKS value, are for reserved GPU blocks; not offered.)
+CapacityType = Literal["ON_DEMAND", "SPOT"]
+CAPACITY_TYPES: tuple[str, ...] = get_args(CapacityType)
+SPOT_MIN_INSTANCE_TYPES = 2
+# EC2 names a family <class letters><generation><attribute letters>; Graviton (arm64) families carry a "g" among
+# the attributes (t4g, m7g, c7gn, r8gd, im4gn, is4gen, g5g) and a1 is the first Graviton. Everything else is x86.
+_FAMILY = re.compile(r"^(?P<cls>[a-z]+)(?P<gen>\d+)(?P<attrs>[a-z]*)(-[a-z0-9]+)?$")
 
 GPU_TAINT = ("nvidia.com/gpu", "true", "NO_SCHEDULE")
 GPU_LABEL = ("nvidia.com/gpu.present", "true")
 POOL_LABEL = "visionrag.io/pool"
+# cluster-autoscaler's AWS provider treats a node as a GPU node by this label (aws_cloud_provider.go GPULabel):
+# without it, a new GPU node whose device plugin has not yet advertised `nvidia.com/gpu` looks like a node
+# without the GPU the pending pod asked for, and the autoscaler scales out again (cloudprovider/aws/README.md,
+# "Special note on GPU instances"). The value names the GPU model of the family.
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+ACCELERATORS = {"g5": "nvidia-a10g", "g6": "nvidia-l4", "g6e": "nvidia-l40s", "p4d": "nvidia-a100", "p5": "nvidia-h100"}
 
 # GPUs per instance, by size; used for the autoscaler's scale-from-zero template. Sizes not listed are refused
 # (a wrong count would make the autoscaler start nodes that cannot host the pending pod).
@@ -51,6 +81,45 @@ def gpus_per_instance(instance_type: str) -> int:
         ) from None
 
 
+def accelerator(instance_type: str) -> str:
+    """The `k8s.amazonaws.com/accelerator` value of a GPU instance type (its family's NVIDIA GPU)."""
+    gpus_per_instance(instance_type)  # refuses unknown GPU types with the allowed families
+    return ACCELERATORS[instance_type.partition(".")[0]]
+
+
+def cpu_architecture(instance_type: str) -> str:
+    """The CPU architecture of an instance type: arm64 for Graviton, x86_64 otherwise (from the family name)."""
+    family = instance_type.partition(".")[0]
+    m = _FAMILY.match(family)
+    if m is None:
+        raise ValueError(f"instance_types: {instance_type!r} is not an EC2 instance type name (<family>.<size>)")
+    return "arm64" if family == "a1" or "g" in m["attrs"] else "x86_64"
+
+
+def cpu_ami_type(instance_types: Sequence[str]) -> str:
+    """The AL2023 AMI type for a CPU node group's instance types, which must share one architecture."""
+    arches = {cpu_architecture(t) for t in instance_types}
+    if len(arches) != 1:
+        raise ValueError(
+            f"instance_types: {list(instance_types)} mix architectures {sorted(arches)}; one node group boots one "
+            "AMI, so list only x86_64 or only Graviton (arm64) types"
+        )
+    return DEFAULT_CPU_AMI[arches.pop()]
+
+
+def check_capacity(capacity_type: str, instance_types: Sequence[str]) -> None:
+    """Refuse a capacity type EKS does not take, and a Spot group with a single Spot pool per AZ."""
+    if capacity_type not in CAPACITY_TYPES:
+        raise ValueError(f"capacity_type: {capacity_type!r} is not allowed; allowed: {', '.join(CAPACITY_TYPES)}")
+    # One instance type is one Spot pool per AZ: when it runs dry, an interrupted node has no replacement.
+    if capacity_type == "SPOT" and len(set(instance_types)) < SPOT_MIN_INSTANCE_TYPES:
+        raise ValueError(
+            f"instance_types: {list(instance_types)} is one type; capacity_type SPOT needs at least "
+            f"{SPOT_MIN_INSTANCE_TYPES} interchangeable types (same vCPU, memory and architecture, e.g. "
+            "t3a.medium and t3.medium) so an interrupted node can be replaced from another Spot pool"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class NodePool:
     """Size and shape of one node group (from config)."""
@@ -61,6 +130,7 @@ class NodePool:
     desired_size: int | None = None
     disk_size_gib: int = 100
     ami_type: str = "AL2023_x86_64_STANDARD"
+    capacity_type: str = "ON_DEMAND"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,14 +161,22 @@ def _validate(args: NodeGroupArgs) -> None:
             f"pool.desired_size: {pool.desired_size} must lie between min_size {pool.min_size} "
             f"and max_size {pool.max_size}"
         )
-    if not 20 <= pool.disk_size_gib <= 2000:
-        raise ValueError(f"pool.disk_size_gib: {pool.disk_size_gib} must be between 20 and 2000")
+    lo, hi = DISK_SIZE_GIB
+    if not lo <= pool.disk_size_gib <= hi:
+        raise ValueError(f"pool.disk_size_gib: {pool.disk_size_gib} must be between {lo} and {hi}")
     if not args.subnet_ids:
         raise ValueError("subnet_ids: at least one private subnet is required")
+    check_capacity(pool.capacity_type, pool.instance_types)
     if args.gpu:
         if pool.ami_type not in GPU_AMI_TYPES:
             raise ValueError(f"pool.ami_type: {pool.ami_type!r} has no NVIDIA driver; allowed: {GPU_AMI_TYPES}")
         counts = {gpus_per_instance(t) for t in pool.instance_types}
+        models = {accelerator(t) for t in pool.instance_types}
+        if len(models) > 1:
+            raise ValueError(
+                f"pool.instance_types: {list(pool.instance_types)} mix GPU models {sorted(models)}; the node "
+                f"label {ACCELERATOR_LABEL} (one per group) must name the group's GPU"
+            )
         if len(counts) > 1:
             raise ValueError(
                 f"pool.instance_types: {list(pool.instance_types)} mix GPU counts {sorted(counts)}; the "
@@ -106,6 +184,13 @@ def _validate(args: NodeGroupArgs) -> None:
             )
     elif pool.ami_type not in CPU_AMI_TYPES:
         raise ValueError(f"pool.ami_type: {pool.ami_type!r} is not a CPU AMI type; allowed: {CPU_AMI_TYPES}")
+    else:
+        wrong = [t for t in pool.instance_types if cpu_architecture(t) != CPU_AMI_ARCH[pool.ami_type]]
+        if wrong:
+            raise ValueError(
+                f"pool.ami_type: {pool.ami_type!r} boots {CPU_AMI_ARCH[pool.ami_type]} but {wrong} "
+                f"{'is' if len(wrong) == 1 else 'are'} not; use {cpu_ami_type(pool.instance_types)!r}"
+            )
 
 
 class NodeGroup(pulumi.ComponentResource):
@@ -150,6 +235,7 @@ class NodeGroup(pulumi.ComponentResource):
         taints: list[aws.eks.NodeGroupTaintArgs] = []
         if args.gpu:
             self.labels[GPU_LABEL[0]] = GPU_LABEL[1]
+            self.labels[ACCELERATOR_LABEL] = accelerator(pool.instance_types[0])
             taints.append(aws.eks.NodeGroupTaintArgs(key=GPU_TAINT[0], value=GPU_TAINT[1], effect=GPU_TAINT[2]))
 
         desired = pool.desired_size if pool.desired_size is not None else pool.min_size
@@ -161,7 +247,7 @@ class NodeGroup(pulumi.ComponentResource):
             subnet_ids=list(args.subnet_ids),
             version=args.kubernetes_version,
             ami_type=pool.ami_type,
-            capacity_type="ON_DEMAND",
+            capacity_type=pool.capacity_type,
             instance_types=list(pool.instance_types),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=pool.min_size, max_size=pool.max_size, desired_size=desired

@@ -2,7 +2,8 @@
 
 The scraper runs in the cluster's private subnets with its own security group, allowed to reach the nodes on the
 metrics ports only (api 9090, worker 9091, Qdrant 6333, DCGM exporter 9400) and the API server for discovery.
-It authenticates to Kubernetes as the EKS access entry `aps-collector-user`, bound to a read-only ClusterRole.
+It authenticates to Kubernetes through the EKS access entry AMP creates for it (`aps-collector-user`), bound here to
+a read-only ClusterRole.
 Alerts go to an SNS topic encrypted with its own key: CloudWatch and Budgets publish to an encrypted topic only
 when the key policy lets those services use the key, which an AWS-managed SNS key never does.
 Grafana dashboards for these metrics live in infra/dashboards/ (import them into the AMP-backed Grafana).
@@ -13,56 +14,29 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-import yaml
 
 from infra.alarms import Alarms, AlarmsArgs
 from infra.budget import CostBudget, CostBudgetArgs
 from infra.iam import resolved
 from infra.keys import customer_managed_key
+from infra.scrape_config import (
+    MAX_SCRAPE_INTERVAL_SECONDS,
+    MIN_SCRAPE_INTERVAL_SECONDS,
+    SCRAPE_PORTS,
+    scrape_configuration,
+)
 from infra.sg_rules import allow_tcp_between
 
-# port -> scrape job; the ports come from ARCHITECTURE.md's service contracts (+ DCGM exporter's default port).
-SCRAPE_PORTS: dict[int, str] = {9090: "api", 9091: "worker", 6333: "qdrant", 9400: "dcgm-exporter"}
+__all__ = ["SCRAPER_USER", "SCRAPE_PORTS", "Observability", "ObservabilityArgs", "scrape_configuration"]
+
 SCRAPER_USER = "aps-collector-user"
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$")
+# What an alarm / budget subscriber address must look like; stacks/config/observability.py validates with it.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$")
 _PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
-
-
-def scrape_configuration(interval_seconds: int) -> str:
-    """Prometheus scrape config for the managed scraper: one pod-discovery job per metrics port."""
-    jobs: list[dict[str, Any]] = []
-    for port, job in SCRAPE_PORTS.items():
-        jobs.append(
-            {
-                "job_name": job,
-                "kubernetes_sd_configs": [{"role": "pod"}],
-                "metrics_path": "/metrics",
-                "relabel_configs": [
-                    {
-                        "source_labels": ["__meta_kubernetes_pod_container_port_number"],
-                        "regex": str(port),
-                        "action": "keep",
-                    },
-                    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-                    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-                    {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
-                    {
-                        "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
-                        "target_label": "app",
-                    },
-                ],
-            }
-        )
-    config = {
-        "global": {"scrape_interval": f"{interval_seconds}s", "scrape_timeout": f"{min(interval_seconds, 10)}s"},
-        "scrape_configs": jobs,
-    }
-    return yaml.safe_dump(config, sort_keys=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,19 +67,16 @@ class ObservabilityArgs:
 
 def _validate(args: ObservabilityArgs) -> None:
     for e in args.alarm_emails:
-        if not _EMAIL.match(e):
+        if not EMAIL.match(e):
             raise ValueError(f"alarm_emails: {e!r} is not an e-mail address")
-    if not 10 <= args.scrape_interval_seconds <= 300:
-        raise ValueError(f"scrape_interval_seconds: {args.scrape_interval_seconds} must be between 10 and 300")
+    lo, hi = MIN_SCRAPE_INTERVAL_SECONDS, MAX_SCRAPE_INTERVAL_SECONDS
+    if not lo <= args.scrape_interval_seconds <= hi:
+        raise ValueError(
+            f"scrape_interval_seconds: {args.scrape_interval_seconds} must be between {lo} and {hi} "
+            "(the AMP managed scraper refuses shorter intervals)"
+        )
     if len(args.private_subnet_ids) < 2:
         raise ValueError("private_subnet_ids: the managed scraper needs subnets in at least two AZs")
-
-
-def _role_arn_without_path(arn: str) -> str:
-    # EKS access entries take the role ARN without its path; the scraper's service-linked role has one
-    # (role/aws-service-role/scraper.aps.amazonaws.com/<name>).
-    head, _, rest = arn.partition(":role/")
-    return f"{head}:role/{rest.rsplit('/', 1)[-1]}" if rest else arn
 
 
 class Observability(pulumi.ComponentResource):
@@ -151,25 +122,14 @@ class Observability(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-scraper-out-apiserver",
-            security_group_id=scraper_sg.id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            referenced_security_group_id=args.cluster_security_group_id,
-            description="Kubernetes API for pod discovery",
-            tags=tags,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-apiserver-in-scraper",
-            security_group_id=args.cluster_security_group_id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            referenced_security_group_id=scraper_sg.id,
-            description="AMP scraper pod discovery",
+        allow_tcp_between(
+            egress_name=f"{name}-scraper-out-apiserver",
+            ingress_name=f"{name}-apiserver-in-scraper",
+            source_sg_id=scraper_sg.id,
+            target_sg_id=args.cluster_security_group_id,
+            port=443,
+            egress_description="Kubernetes API for pod discovery",
+            ingress_description="AMP scraper pod discovery",
             tags=tags,
             opts=child,
         )
@@ -190,17 +150,11 @@ class Observability(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        # The scraper's identity in Kubernetes: an access entry (no access policy) mapped to a user that a
-        # read-only ClusterRole is bound to: discovery of pods/services/endpoints and GET /metrics, nothing else.
-        access = aws.eks.AccessEntry(
-            f"{name}-scraper-access",
-            cluster_name=args.cluster_name,
-            principal_arn=self.scraper.role_arn.apply(_role_arn_without_path),
-            user_name=SCRAPER_USER,
-            type="STANDARD",
-            tags=tags,
-            opts=child,
-        )
+        # The scraper's identity in Kubernetes. With authenticationMode API the AMP service creates the scraper
+        # role's EKS access entry itself (user name `aps-collector-user`, no access policy) when the scraper is
+        # created; a second entry for the same principal is refused (ResourceInUseException), so the stack does
+        # not declare one. What AMP leaves to us is RBAC for that user: a read-only ClusterRole for discovery of
+        # pods/services/endpoints and GET /metrics, nothing else. (docs/platform.md, "What AWS requires".)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
         role = k8s.rbac.v1.ClusterRole(
             f"{name}-scraper-role",
@@ -226,7 +180,7 @@ class Observability(pulumi.ComponentResource):
                 name=role.metadata.apply(lambda m: m.name or ""),
                 api_group="rbac.authorization.k8s.io",
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[access]),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[self.scraper]),
         )
 
         # --- alerts ---------------------------------------------------------------------------------------

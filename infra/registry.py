@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from infra.naming import check_name_prefix
 
 IMAGES: tuple[str, ...] = ("api", "worker", "embedder", "frontend")
+KEEP_RELEASES = (1, 1000)  # tagged images kept per repository (the lifecycle rule's countNumber)
 _IMAGE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 
 
@@ -59,8 +60,9 @@ class RegistryArgs:
 
 def _validate(args: RegistryArgs) -> None:
     check_name_prefix("name_prefix", args.name_prefix)
-    if not 1 <= args.keep_releases <= 1000:
-        raise ValueError(f"keep_releases: {args.keep_releases!r} must be between 1 and 1000")
+    lo, hi = KEEP_RELEASES
+    if not lo <= args.keep_releases <= hi:
+        raise ValueError(f"keep_releases: {args.keep_releases!r} must be between {lo} and {hi}")
     if args.untagged_expiry_days < 1:
         raise ValueError(f"untagged_expiry_days: {args.untagged_expiry_days!r} must be >= 1")
     if not args.images or len(set(args.images)) != len(args.images):

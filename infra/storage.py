@@ -10,19 +10,20 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.bucket import ObjectLockMode, SecureBucket, SecureBucketArgs
+from infra.bucket import OBJECT_LOCK_MODES, ObjectLockMode, SecureBucket, SecureBucketArgs
+from infra.bucket_names import ACCESS_LOGS, ACCOUNT_ID_LENGTH, BUCKETS, REPLICATED, bucket_names
 from infra.keys import customer_managed_key, key_policy
 from infra.naming import check_bucket_name, check_name_prefix, check_region
 from infra.policy_document import Statement, policy_document
 
-BUCKETS: tuple[str, ...] = ("pages", "snapshots", "audit", "models", "access-logs")
-REPLICATED: tuple[str, ...] = ("pages", "snapshots")
-ACCESS_LOGS = "access-logs"
+__all__ = ["ACCESS_LOGS", "BUCKETS", "REPLICATED", "Storage", "StorageArgs", "bucket_names"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class StorageArgs:
-    name_prefix: str  # "<prefix>-<tier>": buckets are "<name_prefix>-<purpose>"
+    name_prefix: str  # "<prefix>-<tier>": buckets are "<name_prefix>-<account_id>-<region>-<purpose>"
+    # The owning account (12 digits): bucket names are global, the account id keeps ours unique (bucket_names.py).
+    account_id: str
     region: str
     s3_key_arn: pulumi.Input[str]
     noncurrent_version_expiry_days: int
@@ -37,23 +38,16 @@ class StorageArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def bucket_names(name_prefix: str, region: str, replica_region: str | None) -> dict[str, str]:
-    """Every bucket's deterministic physical name; replica buckets carry their region (names are global)."""
-    names = {purpose: f"{name_prefix}-{purpose}" for purpose in BUCKETS}
-    if replica_region is not None:
-        for purpose in (*REPLICATED, ACCESS_LOGS):
-            names[f"{purpose}-replica"] = f"{name_prefix}-{purpose}-{replica_region}"
-    return names
-
-
 def _validate(args: StorageArgs) -> None:
     check_name_prefix("name_prefix", args.name_prefix)
     check_region("region", args.region)
+    if len(args.account_id) != ACCOUNT_ID_LENGTH or not args.account_id.isdigit():
+        raise ValueError(f"account_id: {args.account_id!r} is not a {ACCOUNT_ID_LENGTH}-digit AWS account id")
     for name in ("noncurrent_version_expiry_days", "snapshot_retention_days", "access_log_retention_days"):
         if getattr(args, name) < 1:
             raise ValueError(f"{name}: {getattr(args, name)!r} must be >= 1")
-    if args.audit_object_lock not in ("off", "governance", "compliance"):
-        raise ValueError(f"audit_object_lock: {args.audit_object_lock!r}; allowed: off, governance, compliance")
+    if args.audit_object_lock not in OBJECT_LOCK_MODES:
+        raise ValueError(f"audit_object_lock: {args.audit_object_lock!r}; allowed: {', '.join(OBJECT_LOCK_MODES)}")
     if args.audit_retention_days < 1:
         raise ValueError(f"audit_retention_days: {args.audit_retention_days!r} must be >= 1")
     if args.replication:
@@ -66,7 +60,7 @@ def _validate(args: StorageArgs) -> None:
         raise ValueError(f"replica_region: {args.replica_region!r} given but replication is off")
     if args.alb_log_prefix.startswith("/") or args.alb_log_prefix.endswith("/") or not args.alb_log_prefix:
         raise ValueError(f"alb_log_prefix: {args.alb_log_prefix!r} must be non-empty without leading/trailing '/'")
-    for key, name in bucket_names(args.name_prefix, args.region, args.replica_region).items():
+    for key, name in bucket_names(args.name_prefix, args.account_id, args.region, args.replica_region).items():
         check_bucket_name(f"name_prefix (bucket {key!r})", name)
 
 
@@ -86,7 +80,7 @@ class Storage(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=invoke_opts)
         partition = aws.get_partition_output(opts=invoke_opts).partition
         self._account_id = identity.account_id
-        names = bucket_names(args.name_prefix, args.region, args.replica_region)
+        names = bucket_names(args.name_prefix, args.account_id, args.region, args.replica_region)
 
         access_logs = self._access_logs_bucket(
             f"{name}-{ACCESS_LOGS}",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from policies.evaluator import PackConfigError, Violation, evaluate_plan, load_pack_config
+from policies.evaluator import CONFIG_DIR, PackConfigError, Violation, evaluate_plan, load_pack_config
 from policies.sarif import to_sarif
 
 EXIT_OK, EXIT_MANDATORY, EXIT_UNUSABLE = 0, 1, 2
@@ -39,6 +39,20 @@ def load_plan(path: str) -> dict[str, Any]:
         if not isinstance(r, dict) or not isinstance(r.get("urn"), str) or not isinstance(r.get("type"), str):
             raise PlanError(f"plan {path}: resources[{i}] lacks a string 'urn' and 'type'")
     return plan
+
+
+def stack_mismatch(plan: dict[str, Any], config_path: str) -> str | None:
+    """A warning when the plan is one stack's and the pack config another's (`policies/config/<stack>.json`):
+    the verdict would then be judged against the wrong budget, CIDR allow-list and exemptions."""
+    stack = plan.get("stack")
+    named = Path(config_path).stem
+    known = {p.stem for p in CONFIG_DIR.glob("*.json")}
+    if isinstance(stack, str) and named in known and named != stack:
+        return (
+            f"the plan is stack {stack!r} but {config_path} is the pack config of stack {named!r}; "
+            f"use policies/config/{stack}.json"
+        )
+    return None
 
 
 def _short(urn: str | None) -> str:
@@ -86,6 +100,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     args = parser.parse_args(argv)
     try:
         plan = load_plan(args.plan)
+        if (mismatch := stack_mismatch(plan, args.config)) is not None:
+            err.write(f"warning: {mismatch}\n")
         violations = evaluate_plan(plan, load_pack_config(args.config))
     except (PlanError, PackConfigError) as e:
         err.write(f"error: {e}\n")

@@ -39,6 +39,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "api": ("api",),
     "worker": ("worker", "snapshots"),
     "embedder": ("embedder",),
+    "frontend": ("frontend",),
 }
 DIGEST_REF = re.compile(
     r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+)"
@@ -202,13 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_set = sub.add_parser("set", help="write digests into a stack's config")
     p_set.add_argument("--stack", required=True)
-    p_set.add_argument("--images", required=True, help="JSON file (or '-') {api|worker|embedder: digest ref}")
+    p_set.add_argument("--images", required=True, help="JSON file (or '-') {api|worker|embedder|frontend: digest ref}")
     p_exp = sub.add_parser("export", help="print the digests a stack's config runs, as JSON")
     p_exp.add_argument("--stack", required=True)
     p_exp.add_argument("--out", help="write to this file instead of stdout")
     p_roll = sub.add_parser("rollout", help="set images; a changed api image starts as a canary")
     p_roll.add_argument("--stack", required=True)
-    p_roll.add_argument("--images", required=True, help="JSON file (or '-') {api|worker|embedder: digest ref}")
+    p_roll.add_argument("--images", required=True, help="JSON file (or '-') {api|worker|embedder|frontend: digest ref}")
     p_roll.add_argument("--canary-weight", type=int, default=10, help="initial canary weight (default 10)")
     p_can = sub.add_parser("canary", help="start, raise, clear or finish the api canary")
     p_can.add_argument("--stack", required=True)

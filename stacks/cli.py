@@ -2,7 +2,8 @@
 
     python -m stacks preview <stack> [--format table|json|markdown] [--plan-out FILE]
     python -m stacks manifests <stack> --out DIR
-    python -m stacks verify <stack> [...]          (stacks/verify.py)
+    python -m stacks preflight <stack> [--format table|json|markdown] [--region R]   (before `up`, boto3)
+    python -m stacks verify <stack> [...]          (stacks/verify/post_deploy.py)
 
 Exit status: 0 nothing blocks a deploy; 1 a mandatory policy violation, an invalid Kubernetes manifest, an invalid
 AWS value or a failed cost estimate (or the program itself failed); 2 bad config or usage (the ConfigError
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from stacks.config import ConfigError
-from stacks.offline import ROOT, Record, run_stack
+from stacks.engine.offline import ROOT, Record, run_stack
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "json", "markdown")
@@ -44,7 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("stack", choices=stacks)
     m.add_argument("--out", type=Path, required=True, help="directory to write into (created)")
 
-    sub.add_parser("verify", help="check a deployed stack against AWS (see stacks/verify.py)", add_help=False)
+    f = sub.add_parser("preflight", help="check the live account before `up` (zone, images, quota, weights, ...)")
+    f.add_argument("stack", choices=stacks)
+    f.add_argument("--format", choices=FORMATS, default="table")
+    f.add_argument("--region", help="AWS region (default: the stack's region)")
+
+    sub.add_parser("verify", help="check a deployed stack against AWS (stacks/verify/post_deploy.py)", add_help=False)
     return parser
 
 
@@ -61,8 +67,8 @@ def _run(stack: str, err: TextIO) -> Record | int:
 
 
 def preview(stack: str, fmt: str, plan_out: Path | None, out: TextIO, err: TextIO) -> int:
-    from stacks.plan import PolicyPackError, build_plan, exit_code
-    from stacks.render import render_markdown, render_table
+    from stacks.engine.plan import PolicyPackError, build_plan, exit_code
+    from stacks.engine.render import render_markdown, render_table
 
     record = _run(stack, err)
     if isinstance(record, int):
@@ -86,7 +92,7 @@ def preview(stack: str, fmt: str, plan_out: Path | None, out: TextIO, err: TextI
 
 
 def manifests(stack: str, directory: Path, out: TextIO, err: TextIO) -> int:
-    from stacks.manifests import build_manifests, write_manifests
+    from stacks.engine.manifests import build_manifests, write_manifests
 
     record = _run(stack, err)
     if isinstance(record, int):
@@ -109,7 +115,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     out = out or sys.stdout
     err = err or sys.stderr
     if args_list[:1] == ["verify"]:
-        from stacks import verify
+        from stacks.verify import post_deploy as verify
 
         return int(verify.main(args_list[1:]))
     try:
@@ -120,4 +126,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return preview(args.stack, args.format, args.plan_out, out, err)
     if args.command == "manifests":
         return manifests(args.stack, args.out, out, err)
+    if args.command == "preflight":
+        from stacks.verify import preflight
+
+        return preflight.main(args.stack, args.format, out, err, region=args.region)
     raise AssertionError(args.command)  # pragma: no cover - argparse restricts the commands

@@ -12,26 +12,45 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.cache import Cache, CacheArgs
+from infra.cdn import Cdn, CdnArgs, OriginVerifySecret
+from infra.ci_runners import CiRunners, CiRunnersArgs
 from infra.cluster import AddonVersions, Cluster, ClusterArgs, NodePool
 from infra.edge import Edge, EdgeArgs
+from infra.frontend_secret import SECRET_KEY as FRONTEND_SECRET
+from infra.frontend_secret import FrontendAuthSecret, FrontendAuthSecretArgs
+from infra.identity import Identity, IdentityArgs
 from infra.keys import Keys, KeysArgs
 from infra.network import Network, NetworkArgs
+from infra.node_group import cpu_ami_type
 from infra.observability import Observability, ObservabilityArgs
 from infra.registry import Registry, RegistryArgs
 from infra.secrets import JwtSettings, Secrets, SecretsArgs
+from infra.service_linked_roles import AUTOSCALING, ServiceLinkedRoles, ServiceLinkedRolesArgs
 from infra.storage import Storage, StorageArgs
 from infra.workloads import Workloads, WorkloadsArgs, WorkloadSpec
 from infra.workloads.container import Resources
+from infra.workloads.frontend import FrontendSettings
+from infra.workloads.network_policies import peer_cidrs
+from infra.workloads.rate_limits import ApiRateLimits
 from stacks.config import StackConfig, config_from_pulumi
 from stacks.config.workloads import WorkloadConfig
 
 
 def build(cfg: StackConfig) -> None:
     """Register every resource of the stack described by `cfg`."""
-    # ---- platform: keys, network, storage, secrets, registry (issue 3) -------------------------------
+    # ---- platform: keys, network, storage, secrets, registry (no cluster needed yet) -------------------------
     tags = {"project": "visionrag", "tier": cfg.tier, **cfg.tags}
     prefix = cfg.physical_name()  # "<namePrefix>-<tier>"
-    keys = Keys("keys", KeysArgs(name_prefix=prefix, region=cfg.region, tags=tags))
+    # Account-level roles the key policies name: created first, so KMS accepts the policies that name them.
+    service_roles = ServiceLinkedRoles(
+        "service-linked-roles", ServiceLinkedRolesArgs(create=cfg.cluster.create_service_linked_roles, tags=tags)
+    )
+    keys = Keys(
+        "keys",
+        KeysArgs(
+            name_prefix=prefix, region=cfg.region, autoscaling_role_arn=service_roles.arns[AUTOSCALING], tags=tags
+        ),
+    )
     network = Network(
         "network",
         NetworkArgs(
@@ -41,6 +60,7 @@ def build(cfg: StackConfig) -> None:
             az_count=cfg.network.az_count,
             nat_gateways=cfg.network.nat_gateways,
             flow_log_retention_days=cfg.network.flow_log_retention_days,
+            interface_endpoints=cfg.network.interface_endpoints,
             logs_key_arn=keys.logs.arn,
             tags=tags,
         ),
@@ -50,6 +70,9 @@ def build(cfg: StackConfig) -> None:
         "storage",
         StorageArgs(
             name_prefix=prefix,
+            # Bucket names are global: they carry the account id, needed as a plain value to build and check them
+            # (a synchronous invoke; the engine answers it in preview too).
+            account_id=aws.get_caller_identity().account_id,
             region=cfg.region,
             s3_key_arn=keys.s3.arn,
             noncurrent_version_expiry_days=sc.noncurrent_version_expiry_days,
@@ -63,16 +86,51 @@ def build(cfg: StackConfig) -> None:
             tags=tags,
         ),
     )
+    # ---- identity: every stack has a working OIDC issuer (Cognito unless workloads.auth is external) ---------
+    # An external IdP (workloads.auth) when configured, else the stack's own Cognito user pool.
     auth = cfg.workloads.auth
-    jwt = JwtSettings(issuer_url=auth.issuer_url, audience=auth.audience, jwks_url=auth.jwks_url) if auth else None
+    identity: Identity | None = None
+    if auth is not None:
+        jwt = JwtSettings(issuer_url=auth.issuer_url, audience=auth.audience, jwks_url=auth.jwks_url)
+    else:
+        identity = Identity(
+            "identity",
+            IdentityArgs(
+                name_prefix=prefix,
+                region=cfg.region,
+                # Hosted-domain prefixes are global: the account id keeps ours unique (as for bucket names).
+                domain_prefix=f"{prefix}-{aws.get_caller_identity().account_id}",
+                app_origin=f"https://{cfg.edge.domain}",
+                mfa=cfg.identity.mfa.upper(),
+                threat_protection=cfg.identity.threat_protection.upper(),
+                deletion_protection=cfg.identity.deletion_protection,
+                tags=tags,
+            ),
+        )
+        jwt = JwtSettings(
+            issuer_url=identity.issuer_url,
+            audience=identity.client_id,
+            jwks_url=identity.jwks_url,
+            provider="cognito",
+        )
+        pulumi.export(
+            "identity",
+            {
+                "userPoolId": identity.user_pool_id,
+                "clientId": identity.client_id,
+                "issuerUrl": identity.issuer_url,
+                "hostedUiDomain": identity.hosted_ui_domain,
+            },
+        )
     secrets = Secrets(
         "secrets",
         SecretsArgs(
             name_prefix=prefix,
             kms_key_arn=keys.secrets.arn,
-            llm_api_key=pulumi.Config("visionrag").require_secret("llmApiKey"),
-            sentry_dsn=_sentry_dsn(),
+            llm_api_key=_optional_secret("llmApiKey"),
+            sentry_dsn=_optional_secret("sentryDsn"),
             jwt=jwt,
+            recovery_window_days=cfg.secrets.recovery_window_days,
             tags=tags,
         ),
     )
@@ -94,12 +152,16 @@ def build(cfg: StackConfig) -> None:
     pulumi.export("kmsKeyArns", keys.arns)
     pulumi.export("bucketNames", storage.names)
     pulumi.export("replicaBucketNames", {k: b.name for k, b in storage.replicas.items()})
-    # ---- platform: cluster, node groups, edge, cache, observability (issue 3) ------------------------
+    # ---- platform: cluster, node groups, edge, cache, observability ------------------------------------------
     cc = cfg.cluster
-    # The identity running `pulumi up` gets cluster admin through its own access entry (no implicit creator
-    # admin); an assumed-role session resolves to its role.
+    # CI's deploy role gets cluster admin and its preview role read-only access, both from config: a plan must
+    # not depend on who computes it (`pulumi up --plan` applies the preview role's plan with the deploy role).
+    # Only a dev stack without deployRoleArn falls back to the identity running `pulumi up` (a personal stack;
+    # an assumed-role session resolves to its role).
     caller = aws.get_caller_identity_output()
-    deployer_role_arn = aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
+    deployer_role_arn: pulumi.Input[str] = (
+        cc.deploy_role_arn or aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
+    )
     cluster = Cluster(
         "cluster",
         ClusterArgs(
@@ -108,6 +170,7 @@ def build(cfg: StackConfig) -> None:
             region=cfg.region,
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
+            control_plane_subnet_ids=network.control_subnet_ids,
             endpoint_public_access=cc.endpoint_public_access,
             public_access_cidrs=cc.public_access_cidrs,
             eks_key_arn=keys.eks.arn,
@@ -116,8 +179,12 @@ def build(cfg: StackConfig) -> None:
             log_retention_days=cc.log_retention_days,
             admin_role_arns=cc.admin_role_arns,
             deployer_role_arn=deployer_role_arn,
+            viewer_role_arns=[cc.preview_role_arn] if cc.preview_role_arn else [],
             addons=AddonVersions(**cc.addons.model_dump()),
-            system_nodes=NodePool(ami_type="AL2023_x86_64_STANDARD", **cc.system_nodes.model_dump()),
+            # The AMI follows the instance family: AL2023 x86_64, or ARM_64 for Graviton types.
+            system_nodes=NodePool(
+                ami_type=cpu_ami_type(cc.system_nodes.instance_types), **cc.system_nodes.model_dump()
+            ),
             gpu_nodes=NodePool(**cc.gpu_nodes.model_dump()),
             deletion_protection=cc.deletion_protection,
             tags=tags,
@@ -128,7 +195,33 @@ def build(cfg: StackConfig) -> None:
     pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("nodeGroupNames", [ng.node_group.node_group_name for ng in cluster.node_groups.values()])
+    # ---- CI runners: deploy from inside the VPC (the endpoint is private outside dev) ------------------------
+    dc = cfg.delivery
+    if dc.runner:
+        assert dc.github_repository and dc.code_connection_arn  # DeliveryConfig requires both when runner is on
+        runners = CiRunners(
+            "ci-runners",
+            CiRunnersArgs(
+                name_prefix=prefix,
+                region=cfg.region,
+                account_id=caller.account_id,
+                github_repository=dc.github_repository,
+                code_connection_arn=dc.code_connection_arn,
+                compute_type=dc.runner_compute_type,
+                build_timeout_minutes=dc.runner_timeout_minutes,
+                vpc_id=network.vpc_id,
+                private_subnet_ids=network.private_subnet_ids,
+                cluster_security_group_id=cluster.cluster_security_group_id,
+                logs_key_arn=keys.logs.arn,
+                log_retention_days=cc.log_retention_days,
+                tags=tags,
+            ),
+        )
+        pulumi.export("ciRunnerProject", runners.project_name)
     ec = cfg.edge
+    # CloudFront fronts the apex whenever a frontend serves it; the ALB's apex rule then requires this secret
+    # (the origin header CloudFront adds), so browsers cannot bypass the CDN's WAF and headers policy.
+    origin_verify = OriginVerifySecret("cdn-origin-verify").value if cfg.workloads.frontend is not None else None
     edge = Edge(
         "edge",
         EdgeArgs(
@@ -145,11 +238,30 @@ def build(cfg: StackConfig) -> None:
             waf_rate_limit=ec.waf_rate_limit,
             logs_key_arn=keys.logs.arn,
             log_retention_days=ec.waf_log_retention_days,
+            frontend_enabled=cfg.workloads.frontend is not None,
             canary_weight=cfg.workloads.canary.weight if cfg.workloads.canary else None,
+            app_origin_verify=origin_verify,
             tags=tags,
         ),
         opts=pulumi.ResourceOptions(depends_on=[storage.buckets["access-logs"]]),
     )
+    if origin_verify is not None:
+        cdn = Cdn(
+            "cdn",
+            CdnArgs(
+                name_prefix=prefix,
+                app_host=edge.app_host,
+                hosted_zone_id=ec.hosted_zone_id,
+                alb_dns_name=edge.alb_dns_name,
+                origin_verify=origin_verify,
+                waf_rate_limit=ec.waf_rate_limit,
+                log_retention_days=ec.waf_log_retention_days,
+                account_id=caller.account_id,
+                tags=tags,
+            ),
+        )
+        pulumi.export("cdnDomainName", cdn.domain_name)
+        pulumi.export("cdnWebAclArn", cdn.firewall.web_acl_arn)
     pulumi.export("albDnsName", edge.alb_dns_name)
     pulumi.export("albArn", edge.alb_arn)
     pulumi.export("webAclArn", edge.waf.web_acl_arn)
@@ -187,7 +299,9 @@ def build(cfg: StackConfig) -> None:
             tier=cfg.tier,
             account_id=caller.account_id,
             vpc_id=network.vpc_id,
-            private_subnet_ids=network.private_subnet_ids,
+            # The scraper's ENIs go to the `control` tier, apart from the pods: NetworkPolicies admit scrapes
+            # from those CIDRs only (infra/workloads/network_policies.py).
+            private_subnet_ids=network.control_subnet_ids,
             cluster_name=cluster.name,
             cluster_arn=cluster.arn,
             cluster_security_group_id=cluster.cluster_security_group_id,
@@ -209,9 +323,36 @@ def build(cfg: StackConfig) -> None:
     )
     pulumi.export("prometheusEndpoint", observability.prometheus_endpoint)
     pulumi.export("alertsTopicArn", observability.topic_arn)
-    # The canary gate (stacks/verify_canary.py) watches these alarms while it raises the canary's weight.
+    # The canary gate (stacks/verify/canary.py) watches these alarms while it raises the canary's weight.
     pulumi.export("alarmNames", [a.name for a in observability.alarms.alarms.values()])
-    # ---- workloads (issue 4) --------------------------------------------------------------------------
+    # ---- frontend: its secrets and stack settings; the config layer requires the Cognito pool ----------------
+    frontend_settings: FrontendSettings | None = None
+    frontend_secret_names: dict[str, pulumi.Output[str]] = {}
+    frontend_secret_arns: list[pulumi.Output[str]] = []
+    if cfg.workloads.frontend is not None and identity is not None:
+        frontend_secret = FrontendAuthSecret(
+            "frontend-auth",
+            FrontendAuthSecretArgs(
+                name_prefix=prefix,
+                kms_key_arn=keys.secrets.arn,
+                client_secret=identity.client_secret,
+                recovery_window_days=cfg.secrets.recovery_window_days,
+                tags=tags,
+            ),
+        )
+        frontend_secret_names = {FRONTEND_SECRET: frontend_secret.name}
+        frontend_secret_arns = [frontend_secret.arn]
+        frontend_settings = FrontendSettings(
+            app_origin=f"https://{edge.app_host}",
+            api_url=f"https://{edge.api_host}",
+            # Presigned page URLs are virtual-hosted S3 URLs (minio's default for AWS endpoints).
+            pages_image_origin=storage.names["pages"].apply(lambda b: f"https://{b}.s3.{cfg.region}.amazonaws.com"),
+            auth_issuer=identity.issuer_url,
+            auth_client_id=identity.client_id,
+            environment=cfg.tier,
+            sentry="sentry-dsn" in secrets.names,
+        )
+    # ---- workloads: the Kubernetes side (app pods, Qdrant, snapshots) on the platform above ------------------
     workloads = Workloads(
         "workloads",
         workloads_args(
@@ -221,12 +362,12 @@ def build(cfg: StackConfig) -> None:
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
             storage_class_name=cluster.storage_class_name,
-            node_security_group_id=cluster.node_security_group_id,
             gpu_taint=Cluster.GPU_TAINT,
             gpu_label=Cluster.GPU_LABEL,
             vpc_id=network.vpc_id,
-            vpc_cidr=cfg.network.vpc_cidr,
-            alb_security_group_id=edge.alb_security_group_id,
+            # NetworkPolicy peers from the subnets chosen above: ALB (edge: public), cluster and scraper
+            # (control), nodes/pods and cache (private).
+            **peer_cidrs(network.subnet_cidrs),
             target_group_arns=edge.target_group_arns,
             cache_endpoint=cache.primary_endpoint,
             cache_port=cache.port,
@@ -234,29 +375,32 @@ def build(cfg: StackConfig) -> None:
             bucket_arns=storage.arns,
             s3_key_arn=keys.s3.arn,
             secrets_key_arn=keys.secrets.arn,
-            secret_names=secrets.names,
-            secret_arns=secrets.arns,
+            secret_names={**secrets.names, **frontend_secret_names},
+            secret_arns=[*secrets.arns, *frontend_secret_arns],
+            frontend_settings=frontend_settings,
         ),
         opts=pulumi.ResourceOptions(depends_on=[cluster.storage_class]),
     )
     pulumi.export("workloadRoleArns", {sa: i.role_arn for sa, i in workloads.identities.items()})
     # The images this apply deploys: the deploy workflow records them as the rollback target of the next apply.
-    pulumi.export("images", {k: getattr(cfg.workloads, k).image for k in ("api", "worker", "embedder")})
+    built = ("api", "worker", "embedder", "frontend")
+    pulumi.export("images", {k: w.image for k in built if (w := getattr(cfg.workloads, k)) is not None})
     pulumi.export("tier", cfg.tier)
     pulumi.export("region", cfg.region)
 
 
-def _sentry_dsn() -> pulumi.Output[str] | None:
-    """The Sentry DSN as a secret Output, or None when `visionrag:sentryDsn` is empty (its declared default).
+def _optional_secret(key: str) -> pulumi.Output[str] | None:
+    """An optional secret (stacks.config.SECRET_KEYS) as a secret Output, or None when the stack does not set it.
 
     Whether it is set decides which resources exist, so it is read as a plain value here (get_config: no
-    plain-read warning) and leaves this function only wrapped as a secret.
+    plain-read warning) and leaves this function only wrapped as a secret. config_from_pulumi has already refused
+    a value that was not set with --secret.
     """
-    value = pulumi.runtime.get_config("visionrag:sentryDsn")
+    value = pulumi.runtime.get_config(f"visionrag:{key}")
     return pulumi.Output.secret(value) if value else None
 
 
-# ---- workloads (issue 4): config -> WorkloadsArgs ---------------------------------------------------------
+# ---- workloads: config -> WorkloadsArgs ----------------------------------------------------------------------
 def _spec(w: WorkloadConfig, *, gpus: int = 0) -> WorkloadSpec:
     r = w.resources
     return WorkloadSpec(
@@ -301,6 +445,7 @@ def workloads_args(cfg: StackConfig, **platform: Any) -> WorkloadsArgs:
         embedder_model=w.embedder_model,
         log_level=w.log_level,
         allowed_origins=w.allowed_origins,
+        api_rate_limits=ApiRateLimits(**w.rate_limits.model_dump()),
         otlp_endpoint=cfg.observability.otlp_endpoint,
         **platform,
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from stacks.offline import Record, run_stack
+from stacks.engine.offline import Record, run_stack
 
 STACKS = ("dev", "staging", "prod")
 
@@ -75,6 +75,6 @@ def records(record_of: RecordOf) -> dict[str, Record]:
 @pytest.fixture(scope="session")
 def plans(records: dict[str, Record]) -> dict[str, dict[str, Any]]:
     """The full plan JSON (policies, cost, manifests, AWS values) of each committed stack, built once."""
-    from stacks.plan import build_plan
+    from stacks.engine.plan import build_plan
 
     return {stack: build_plan(record) for stack, record in records.items()}

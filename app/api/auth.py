@@ -3,7 +3,11 @@
 What a token must pass: a `kid` we can find in the JWKS (refetched, throttled, when unknown), an algorithm from
 the configured asymmetric allow-list that matches the key (so `none` and "HS256 signed with the public key"
 never verify), a valid signature, `exp`/`nbf`/`iat` within a small leeway, the configured `iss` and `aud`, and a
-`sub`. The JWKS is cached for `auth_jwks_cache_ttl_s`; if the issuer is down the cached keys keep working, and
+`sub`. With AUTH_PROVIDER=cognito (the stack's own Amazon Cognito user pool) the audience check reads
+differently, for that issuer only: Cognito access tokens carry no `aud`, but `client_id` (the app client) and
+`token_use: access`; the token must have both, equal to AUDIENCE and "access", and no `aud` (so an ID token,
+whose `aud` is the client id, is refused). Every other issuer keeps the strict `aud` check.
+The JWKS is cached for `auth_jwks_cache_ttl_s`; if the issuer is down the cached keys keep working, and
 with no cached key the request gets 503 (the dependency is down) rather than 401 (the token is bad).
 """
 
@@ -20,9 +24,9 @@ from typing import Any
 import httpx
 import jwt
 
+from app.api.settings import SAFE_JWT_ALGORITHMS, Settings
 from app.core.logging import get_logger
 from app.core.resilience import DependencyUnavailable
-from app.core.settings import SAFE_JWT_ALGORITHMS, Settings
 
 log = get_logger(__name__)
 
@@ -149,6 +153,8 @@ class TokenVerifier:
         self._cache_ttl_s = cache_ttl_s
         self._cache_size = cache_size
         self._issuer = settings.auth_issuer_url
+        # Settings guarantees "cognito" only ever comes with a Cognito user pool issuer (COGNITO_ISSUER).
+        self._cognito = settings.auth_provider == "cognito"
         self._audience = settings.auth_audience
         self._algorithms = [alg for alg in settings.auth_algorithms if alg in SAFE_JWT_ALGORITHMS]
         self._leeway = settings.auth_leeway_s
@@ -185,15 +191,21 @@ class TokenVerifier:
         # The key decides the algorithm: a token may not pick a different one (alg confusion).
         if jwk.algorithm_name != alg:
             raise AuthError("token algorithm does not match its key")
+        # Cognito access tokens: no `aud` expected (PyJWT then refuses a token that has one), `client_id` instead.
+        required = (
+            ["exp", "iat", "iss", "client_id", "token_use", "sub"]
+            if self._cognito
+            else ["exp", "iat", "iss", "aud", "sub"]
+        )
         try:
             claims = jwt.decode(
                 token,
                 key=jwk.key,
                 algorithms=[alg],
-                audience=self._audience,
+                audience=None if self._cognito else self._audience,
                 issuer=self._issuer,
                 leeway=self._leeway,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"], "verify_signature": True},
+                options={"require": required, "verify_signature": True},
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired") from None
@@ -209,6 +221,11 @@ class TokenVerifier:
             raise AuthError(f"token lacks required claim {exc.claim!r}") from None
         except jwt.InvalidTokenError:
             raise AuthError("invalid token") from None
+        if self._cognito:
+            if claims.get("token_use") != "access":
+                raise AuthError("token is not an access token")
+            if claims.get("client_id") != self._audience:
+                raise AuthError("token audience not accepted")
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise AuthError("token subject invalid")

@@ -1,6 +1,7 @@
 """The process-wide clients the routes use, built once from Settings in the app's lifespan.
 
-Service classes (`app/services/*`) take explicit parameters; this is the one place they meet Settings. Nothing
+Service classes (`app/services/*`) take explicit parameters; the shared clients (S3, Qdrant) come from
+`app/services/factory.py`, the API-only ones (auth, rate limits, chat, cache) are wired here. Nothing
 here connects eagerly: a dependency that is down at start makes `/health` report it (503) instead of crashing
 the pod into a restart loop.
 """
@@ -22,15 +23,16 @@ from app.api.cache import ResponseCache
 from app.api.llm import ChatModel, TokenBudget
 from app.api.malware import ClamdScanner
 from app.api.ratelimit import Limits, RateLimiter, parse_networks
+from app.api.settings import Settings
 from app.core.audit import AuditLog
 from app.core.logging import get_logger
 from app.core.metrics import BREAKER_TRANSITIONS
 from app.core.resilience import Resilience, make_async_client
-from app.core.settings import Settings, s3_credentials
 from app.services.embedder_client import EmbedderClient
+from app.services.factory import page_storage, qdrant_client
 from app.services.jobs import JobStore
 from app.services.storage import PageStorage
-from app.services.vectors import VectorIndex, make_qdrant_client
+from app.services.vectors import VectorIndex
 
 log = get_logger(__name__)
 
@@ -88,25 +90,15 @@ class AppServices:
         )
 
         def storage_for(bucket: str) -> PageStorage:
-            return PageStorage(
-                endpoint=settings.s3_endpoint,
-                **s3_credentials(settings),
+            return page_storage(
+                settings,
                 bucket=bucket,
-                region=settings.s3_region,
-                secure=settings.s3_secure,
-                sse=settings.s3_sse,
-                kms_key_id=settings.s3_kms_key_id,
                 presign_ttl_s=settings.presign_ttl_s,
                 presign_endpoint=settings.s3_public_endpoint,
-                timeout_s=settings.s3_timeout_s,
             )
 
         audit_storage = storage_for(settings.s3_bucket_audit)
-        qdrant = make_qdrant_client(
-            settings.qdrant_url,
-            api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
-            timeout_s=settings.qdrant_timeout_s,
-        )
+        qdrant = qdrant_client(settings)
         embedder_http = make_async_client(
             base_url=settings.embedder_url.rstrip("/"),
             connect_timeout_s=settings.http_connect_timeout_s,

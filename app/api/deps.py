@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.api.auth import AuthError, Principal
 from app.api.container import AppServices
 from app.api.ratelimit import client_ip
-from app.core.settings import Settings
+from app.api.settings import Settings
 
 bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT", description="OIDC access token")
 

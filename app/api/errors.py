@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.api.llm import BudgetExceeded, ContentRejected
 from app.api.ratelimit import RateLimited
@@ -14,6 +17,9 @@ from app.core.resilience import DependencyUnavailable
 from app.services.embedder_client import EmbedderRejected, EmbedderUnavailable
 
 log = get_logger(__name__)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def _request_id(request: Request) -> str | None:
@@ -60,6 +66,20 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ContentRejected)
     async def _moderation(request: Request, exc: ContentRejected) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route matching the path only; /documents/{id} has
+            # GET and DELETE on two routes. Allow must list every method the resource supports (RFC 9110 15.5.6):
+            # ask the router, through its public `matches`, which methods fully match this path.
+            methods = [
+                method
+                for method in _METHODS
+                if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in app.router.routes)
+            ]
+            exc = StarletteHTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": ", ".join(methods)})
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(UploadRejected)
     async def _upload(request: Request, exc: UploadRejected) -> JSONResponse:

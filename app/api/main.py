@@ -20,10 +20,12 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from app.api.container import AppServices
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from app.api.openapi import install_openapi
 from app.api.routers import admin, chat, documents, health, index, search
+from app.api.settings import Settings, get_settings
 from app.core.logging import configure_logging, get_logger
 from app.core.metrics import serve_metrics
-from app.core.settings import Settings, SettingsError, get_settings
+from app.core.settings import SettingsError
 from app.core.telemetry import setup_sentry, setup_tracing
 
 log = get_logger(__name__)
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None, *, middleware: bool = True) -> 
     install_error_handlers(app)
     for module in (health, index, search, chat, documents, admin):
         app.include_router(module.router)
+    install_openapi(app, max_upload_files=settings.max_upload_files)
 
     if middleware:
         if settings.metrics_enabled:

@@ -34,14 +34,16 @@ class SearchItem(BaseModel):
     score: float
 
 
+# Strict: the schema says boolean/integer/number, so `"ai_enabled": 0` or `"k": "5"` must be refused, not coerced
+# (the typed frontend client and the contract test rely on the schema being the whole truth).
 class ChatTurn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     role: Literal["user", "assistant"]
     content: str = Field(max_length=4000)
 
 
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     message: str = Field(min_length=1, max_length=4000)
     k: int = Field(default=5, ge=1, le=10)
     chat_history: list[ChatTurn] = Field(default_factory=list, max_length=20)

@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -94,8 +94,11 @@ def _shared_processors() -> list[Any]:
     ]
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
-    """Route structlog and stdlib logging through one JSON renderer. Safe to call more than once."""
+def configure_logging(level: str = "INFO", *, json: bool = True, stream: TextIO | None = None) -> None:
+    """Route structlog and stdlib logging through one JSON renderer. Safe to call more than once.
+
+    Logs go to stdout (`stream`: the CLIs that print their result on stdout log to stderr instead).
+    """
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     shared = _shared_processors()
     structlog.configure(
@@ -114,7 +117,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
     handler.set_name("visionrag-json")
     root = logging.getLogger()

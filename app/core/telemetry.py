@@ -13,12 +13,22 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from app.core.logging import REDACTED, _redact_value
-from app.core.settings import Settings
 
 _SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "proxy-authorization"})
 
 
-def setup_tracing(app: FastAPI, settings: Settings) -> bool:
+class TracingSettings(Protocol):
+    """What setup_tracing reads (the API's Settings)."""
+
+    @property
+    def otel_exporter_otlp_endpoint(self) -> str | None: ...
+    @property
+    def otel_service_name(self) -> str: ...
+    @property
+    def environment(self) -> str: ...
+
+
+def setup_tracing(app: FastAPI, settings: TracingSettings) -> bool:
     if not settings.otel_exporter_otlp_endpoint:
         return False
     from opentelemetry import trace

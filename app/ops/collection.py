@@ -13,29 +13,13 @@ import json
 import sys
 from dataclasses import asdict
 
-from app.services.vectors import SCHEMA_VERSION, SchemaError, VectorIndex, make_qdrant_client
-from app.worker.settings import WorkerSettings
-
-
-def index_from_settings(settings: WorkerSettings) -> VectorIndex:
-    client = make_qdrant_client(
-        settings.qdrant_url,
-        api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
-        timeout_s=settings.qdrant_timeout_s,
-        prefer_grpc=settings.qdrant_prefer_grpc,
-    )
-    return VectorIndex(
-        client,
-        collection=settings.qdrant_collection,
-        on_disk=settings.qdrant_on_disk,
-        quantization=settings.qdrant_quantization,
-        replication_factor=settings.qdrant_replication_factor,
-        shard_number=settings.qdrant_shard_number,
-    )
+from app.services.factory import vector_index
+from app.services.vectors import SCHEMA_VERSION, SchemaError
+from app.worker.settings import WorkerSettings, get_worker_settings
 
 
 async def run(command: str, settings: WorkerSettings) -> dict[str, object]:
-    index = index_from_settings(settings)
+    index = vector_index(settings)
     try:
         if command == "migrate":
             return {"command": "migrate", **asdict(await index.ensure_collection())}
@@ -57,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["migrate", "status"])
     args = parser.parse_args(argv)
     try:
-        result = asyncio.run(run(args.command, WorkerSettings()))
+        result = asyncio.run(run(args.command, get_worker_settings()))
     except SchemaError as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2

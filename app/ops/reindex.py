@@ -1,9 +1,8 @@
-"""Reindex / backfill: re-embed every indexed page from object storage into a new collection version, then
-switch the alias (zero downtime: searches keep hitting the old version until the atomic switch).
+"""`python -m app.ops.reindex [--drop-old]`: re-embed every page into a new collection version, switch the alias.
 
-Used after a model upgrade, a schema change that cannot migrate in place, or to rebuild from storage after
-a Qdrant loss. Pages written to the old version while the copy runs are caught up before and after the switch.
-Run as `python -m app.ops.reindex [--drop-old]` or as the arq job `reindex_collection` (admin API).
+Used after a model upgrade, a schema change that cannot migrate in place, or to rebuild from storage after a
+Qdrant loss. The work is `app.services.reindexer.Reindexer` (shared with the worker's `reindex_collection` job).
+Prints one JSON object on stdout; logs go to stderr.
 """
 
 from __future__ import annotations
@@ -11,141 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-from dataclasses import asdict, dataclass, field
+import sys
+from dataclasses import asdict
 from typing import Any
 
-from app.services.embedder_client import EmbedderClient
-from app.services.jobs import JobStore
-from app.services.pooling import mean_pool
-from app.services.storage import ObjectNotFound, PageStorage
-from app.services.vectors import PageVectors, VectorIndex
-
-log = logging.getLogger(__name__)
-_INTERNAL = {"document_id", "page", "schema_version", "indexed_at"}
+from app.core.logging import configure_logging
+from app.services.factory import vector_index
+from app.services.reindexer import Reindexer
+from app.worker.settings import WorkerSettings, get_worker_settings
+from app.worker.tasks import build_indexer
 
 
-@dataclass
-class ReindexResult:
-    source: str
-    target: str
-    copied: int = 0
-    missing_images: list[str] = field(default_factory=list)
-    dropped_old: bool = False
-
-
-class Reindexer:
-    def __init__(
-        self,
-        *,
-        storage: PageStorage,
-        vectors: VectorIndex,
-        embedder: EmbedderClient,
-        batch: int = 8,
-        jobs: JobStore | None = None,
-        job_id: str | None = None,
-    ) -> None:
-        if batch < 1:
-            raise ValueError(f"batch={batch}: must be >= 1")
-        self.storage = storage
-        self.vectors = vectors
-        self.embedder = embedder
-        self.batch = batch
-        self.jobs = jobs
-        self.job_id = job_id
-
-    async def _ids(self, collection: str) -> set[str]:
-        ids: set[str] = set()
-        offset: Any = None
-        while True:
-            points, offset = await self.vectors.client.scroll(
-                collection, limit=256, offset=offset, with_payload=False, with_vectors=False
-            )
-            ids.update(str(p.id) for p in points)
-            if offset is None:
-                return ids
-
-    async def _copy_missing(self, source: str, target: str, result: ReindexResult, total: int) -> None:
-        present = await self._ids(target)
-        pending: list[dict[str, Any]] = []
-        offset: Any = None
-        while True:
-            points, offset = await self.vectors.client.scroll(
-                source, limit=self.batch * 4, offset=offset, with_payload=True, with_vectors=False
-            )
-            lost = set(result.missing_images)  # known missing images are reported once, not re-fetched per pass
-            pending += [
-                dict(p.payload or {})
-                for p in points
-                if str(p.id) not in present and (p.payload or {}).get("object_key") not in lost
-            ]
-            while len(pending) >= self.batch or (offset is None and pending):
-                chunk, pending = pending[: self.batch], pending[self.batch :]
-                await self._reembed(chunk, target, result)
-                if self.jobs is not None and self.job_id:
-                    await self.jobs.progress(self.job_id, done=result.copied, total=total, stage="reindexing")
-            if offset is None:
-                return
-
-    async def _reembed(self, payloads: list[dict[str, Any]], target: str, result: ReindexResult) -> None:
-        images: list[bytes] = []
-        kept: list[dict[str, Any]] = []
-        fetched = await asyncio.gather(
-            *(self.storage.get_bytes(str(p.get("object_key"))) for p in payloads), return_exceptions=True
-        )
-        for payload, data in zip(payloads, fetched, strict=True):
-            if isinstance(data, ObjectNotFound):
-                result.missing_images.append(str(payload.get("object_key")))
-                continue
-            if isinstance(data, BaseException):
-                raise data
-            images.append(data)
-            kept.append(payload)
-        if not kept:
-            return
-        embedded = await self.embedder.embed_images(images)
-        pages = []
-        for payload, mv in zip(kept, embedded, strict=True):
-            if mv.patch is None:
-                raise RuntimeError("embedder returned an image embedding without a patch span")
-            pooled = mean_pool(mv.vectors, mv.patch)
-            pages.append(
-                PageVectors(
-                    document_id=str(payload["document_id"]),
-                    page=int(payload["page"]),
-                    original=mv.vectors,
-                    rows=pooled.rows,
-                    columns=pooled.columns,
-                    payload={k: v for k, v in payload.items() if k not in _INTERNAL},
-                )
-            )
-        result.copied += await self.vectors.upsert_pages(pages, collection=target)
-
-    async def run(self, *, drop_old: bool = False) -> ReindexResult:
-        source = await self.vectors.resolve()
-        if source is None:
-            raise RuntimeError(f"nothing to reindex: {self.vectors.alias!r} does not exist")
-        target = await self.vectors.create_physical(await self.vectors.new_version_name())
-        result = ReindexResult(source=source, target=target)
-        total = await self.vectors.count(collection=source)
-        log.info("reindex %s -> %s (%d pages)", source, target, total)
-        await self._copy_missing(source, target, result, total)
-        await self._copy_missing(source, target, result, total)  # pages added during the first pass
-        await self.vectors.switch_alias(target)
-        await self._copy_missing(source, target, result, total)  # writes that raced the switch
-        if drop_old and source != self.vectors.alias:
-            await self.vectors.client.delete_collection(source)
-            result.dropped_old = True
-        return result
-
-
-async def _main(drop_old: bool) -> dict[str, Any]:
-    from app.ops.collection import index_from_settings
-    from app.worker.settings import WorkerSettings
-    from app.worker.tasks import build_indexer
-
-    settings = WorkerSettings()
-    vectors = index_from_settings(settings)
+async def _main(settings: WorkerSettings, *, drop_old: bool) -> dict[str, Any]:
+    vectors = vector_index(settings)
     indexer = build_indexer(settings, vectors=vectors, jobs=None)
     try:
         reindexer = Reindexer(
@@ -161,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.ops.reindex", description=__doc__.splitlines()[0])
     parser.add_argument("--drop-old", action="store_true", help="delete the previous version after the switch")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    print(json.dumps(asyncio.run(_main(args.drop_old))))
+    # The worker's settings: reindexing reads the pages bucket, so its S3 credentials are checked.
+    settings = get_worker_settings()
+    configure_logging(settings.log_level, json=settings.log_json, stream=sys.stderr)
+    print(json.dumps(asyncio.run(_main(settings, drop_old=args.drop_old))))
     return 0
 
 

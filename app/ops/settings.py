@@ -1,17 +1,18 @@
-"""Settings of the ops commands. Connection fields share their environment names with the API and worker."""
+"""Settings of the ops commands: the worker's (connection fields and collection layout) plus snapshots."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
+from app.core.settings import load
 from app.worker.settings import WorkerSettings
 
 
 class OpsSettings(WorkerSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
     # Snapshots go through boto3, whose default chain already takes the pod's web identity (IRSA) when
     # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are unset: no S3 keys are required here.
     uses_page_storage: ClassVar[bool] = False
@@ -41,3 +42,8 @@ class OpsSettings(WorkerSettings):
     @property
     def nodes(self) -> list[str]:
         return self.qdrant_node_urls or [self.qdrant_url.rstrip("/")]
+
+
+@lru_cache(maxsize=1)
+def get_ops_settings() -> OpsSettings:
+    return load(OpsSettings)

@@ -25,6 +25,8 @@ import httpx
 from boto3.s3.transfer import TransferConfig
 from qdrant_client import QdrantClient, models
 
+from app.core.logging import configure_logging
+
 log = logging.getLogger(__name__)
 SseMode = Literal["none", "s3", "kms"]
 
@@ -281,7 +283,7 @@ def manager_from_settings(settings: Any) -> SnapshotManager:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.ops.settings import OpsSettings
+    from app.ops.settings import get_ops_settings
 
     parser = argparse.ArgumentParser(prog="python -m app.ops.snapshots", description="Qdrant snapshots <-> S3")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -293,8 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("--collection", help="restore into this collection name (default: the original)")
     restore.add_argument("--no-switch-alias", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    manager = manager_from_settings(OpsSettings())
+    settings = get_ops_settings()
+    # stdout carries the JSON result; the log lines go to stderr.
+    configure_logging(settings.log_level, json=settings.log_json, stream=sys.stderr)
+    manager = manager_from_settings(settings)
     try:
         if args.command == "create":
             manifest = manager.create()

@@ -2,7 +2,8 @@
 
 Each page is one point with three named multivectors (ARCHITECTURE.md):
 - `original`: every ColPali token vector (~1,030 x 128). MaxSim, HNSW disabled (`m=0`), kept on disk: it
-  is only read to rerank a shortlist, never scanned.
+  is only read to rerank a shortlist, never scanned. Since schema 2 it also carries an int8 scalar-quantized
+  copy that the rerank reads (no rescoring); the float16 vectors stay the exact reference.
 - `mean_pooling_rows` / `mean_pooling_columns`: the patch grid pooled per row / column (~38 vectors). MaxSim with
   HNSW, held in RAM (optionally quantized): the first stage searches these.
 The name applications use is an alias (`pages`) pointing at a versioned physical collection (`pages_v1`), so a
@@ -17,20 +18,29 @@ import warnings
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 
-SCHEMA_VERSION = 1
+from app.services.layout import (
+    COLUMNS,
+    EXACT_PARAMS,
+    ORIGINAL,
+    PREFETCH_EF,
+    PREFETCH_LIMIT,
+    QUANTIZATIONS,
+    RERANK_PARAMS,
+    RERANK_QUANTIZATION,
+    ROWS,
+    Datatype,
+    Quantization,
+    vectors_config,
+)
+
+SCHEMA_VERSION = 2
 # Fixed namespace: point ids are uuid5(NAMESPACE, "<document_id>:<page>") everywhere (API, worker, reindex).
 POINT_NAMESPACE = uuid.UUID("5b0c8a57-6f1e-4d59-9f0a-3c1d2b7e8a41")
-ORIGINAL = "original"
-ROWS = "mean_pooling_rows"
-COLUMNS = "mean_pooling_columns"
-Quantization = Literal["none", "scalar", "binary"]
-QUANTIZATIONS: tuple[str, ...] = ("none", "scalar", "binary")
-Datatype = Literal["float32", "float16"]
 
 
 def point_id(document_id: str, page: int) -> str:
@@ -92,7 +102,8 @@ class VectorIndex:
         on_disk: bool = True,
         quantization: Quantization = "none",
         datatype: Datatype = "float16",
-        prefetch_limit: int = 200,
+        prefetch_limit: int = PREFETCH_LIMIT,
+        prefetch_ef: int = PREFETCH_EF,
         replication_factor: int = 1,
         shard_number: int = 1,
     ) -> None:
@@ -104,6 +115,8 @@ class VectorIndex:
             raise ValueError(f"dim={dim}: must be >= 1")
         if prefetch_limit < 1:
             raise ValueError(f"prefetch_limit={prefetch_limit}: must be >= 1")
+        if prefetch_ef < prefetch_limit:
+            raise ValueError(f"prefetch_ef={prefetch_ef}: must be >= prefetch_limit={prefetch_limit}")
         if not collection or "/" in collection:
             raise ValueError(f"collection={collection!r}: must be a non-empty name without '/'")
         self.client = client
@@ -113,44 +126,15 @@ class VectorIndex:
         self.quantization = quantization
         self.datatype = datatype
         self.prefetch_limit = prefetch_limit
+        self.prefetch_ef = prefetch_ef
         self.replication_factor = replication_factor
         self.shard_number = shard_number
 
     # --- schema -----------------------------------------------------------------------------------------------
     def _vectors_config(self) -> dict[str, models.VectorParams]:
-        dtype = models.Datatype.FLOAT16 if self.datatype == "float16" else models.Datatype.FLOAT32
-        maxsim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
-        quant: models.ScalarQuantization | models.BinaryQuantization | None = None
-        if self.quantization == "scalar":
-            quant = models.ScalarQuantization(
-                scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, always_ram=True)
-            )
-        elif self.quantization == "binary":
-            quant = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
-        pooled = {
-            name: models.VectorParams(
-                size=self.dim,
-                distance=models.Distance.COSINE,
-                multivector_config=maxsim,
-                datatype=dtype,
-                on_disk=False,
-                quantization_config=quant,
-            )
-            for name in (ROWS, COLUMNS)
-        }
-        return {
-            ORIGINAL: models.VectorParams(
-                size=self.dim,
-                distance=models.Distance.COSINE,
-                multivector_config=maxsim,
-                datatype=dtype,
-                on_disk=self.on_disk,
-                # Rerank-only: building a graph over ~1,000 vectors per page would cost RAM and indexing
-                # time for an index no query ever walks.
-                hnsw_config=models.HnswConfigDiff(m=0),
-            ),
-            **pooled,
-        }
+        return vectors_config(
+            dim=self.dim, on_disk=self.on_disk, quantization=self.quantization, datatype=self.datatype
+        )
 
     def metadata(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, "dim": self.dim, "app": "visionrag"}
@@ -222,8 +206,15 @@ class VectorIndex:
         # Version 0 is the template's collection: same vectors, no payload indexes, no metadata.
         await self._create_payload_indexes(name)
 
+    async def _migrate_1_to_2(self, name: str) -> None:
+        # Adds the int8 copy of `original` the rerank reads; the server builds it in the background and searches
+        # fall back to float16 for segments not yet re-optimized, so the migration needs no downtime.
+        await self.client.update_collection(
+            name, vectors_config={ORIGINAL: models.VectorParamsDiff(quantization_config=RERANK_QUANTIZATION)}
+        )
+
     def _migrations(self) -> dict[int, Callable[[str], Coroutine[Any, Any, None]]]:
-        return {0: self._migrate_0_to_1}
+        return {0: self._migrate_0_to_1, 1: self._migrate_1_to_2}
 
     async def ensure_collection(self) -> MigrationResult:
         """Create the collection and alias, or upgrade an older schema in place. Safe to run repeatedly."""
@@ -353,18 +344,22 @@ class VectorIndex:
         query = self._as_query(query_vectors)
         flt = self._filter(document_id, owner)
         limit = max(self.prefetch_limit, k)
-        response = await self.client.query_points(
-            self.alias,
-            prefetch=[
-                models.Prefetch(query=query, using=ROWS, limit=limit, filter=flt),
-                models.Prefetch(query=query, using=COLUMNS, limit=limit, filter=flt),
-            ],
-            query=query,
-            using=ORIGINAL,
-            query_filter=flt,
-            limit=k,
-            with_payload=True,
-        )
+        pooled = models.SearchParams(hnsw_ef=max(self.prefetch_ef, limit))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # local mode is always exact and says so
+            response = await self.client.query_points(
+                self.alias,
+                prefetch=[
+                    models.Prefetch(query=query, using=ROWS, limit=limit, filter=flt, params=pooled),
+                    models.Prefetch(query=query, using=COLUMNS, limit=limit, filter=flt, params=pooled),
+                ],
+                query=query,
+                using=ORIGINAL,
+                query_filter=flt,
+                limit=k,
+                with_payload=True,
+                search_params=RERANK_PARAMS,
+            )
         return self._hits(response.points)
 
     async def search_exhaustive(
@@ -384,7 +379,7 @@ class VectorIndex:
                 query_filter=self._filter(document_id, owner),
                 limit=k,
                 with_payload=True,
-                search_params=models.SearchParams(exact=True),
+                search_params=EXACT_PARAMS,
             )
         return self._hits(response.points)
 

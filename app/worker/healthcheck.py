@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from arq.connections import RedisSettings
 from arq.worker import async_check_health
 
+from app.services.factory import redis_settings
 from app.worker.settings import get_worker_settings
 
 
@@ -15,7 +15,7 @@ def main() -> int:
     settings = get_worker_settings()
     return asyncio.run(
         async_check_health(
-            RedisSettings.from_dsn(settings.redis_url),
+            redis_settings(settings),
             health_check_key=f"{settings.worker_queue_name}:health-check",
             queue_name=settings.worker_queue_name,
         )

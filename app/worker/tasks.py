@@ -9,49 +9,28 @@ from typing import Any
 import pypdfium2 as pdfium
 import structlog
 from arq import Retry
-from arq.connections import RedisSettings
 
 from app.core.logging import request_id_var
 from app.services.embedder_client import EmbedderClient, EmbedderRejected
+from app.services.factory import page_storage, redis_settings, vector_index
 from app.services.jobs import INDEX_FUNCTION, REINDEX_FUNCTION, JobStore
-from app.services.storage import PageStorage, document_prefixes
-from app.services.vectors import VectorIndex, make_qdrant_client
+from app.services.reindexer import Reindexer
+from app.services.storage import document_prefixes
+from app.services.vectors import VectorIndex
 from app.worker import metrics
 from app.worker.errors import JobCancelled
 from app.worker.pipeline import Indexer, IndexRequest, PipelineOptions
 from app.worker.render import PdfRejected
-from app.worker.settings import WorkerSettings
+from app.worker.settings import WorkerSettings, get_worker_settings
 
 log = logging.getLogger(__name__)
 PERMANENT = (PdfRejected, EmbedderRejected, pdfium.PdfiumError, ValueError)
 
 
 def build_indexer(settings: WorkerSettings, *, vectors: VectorIndex | None = None, jobs: JobStore | None) -> Indexer:
-    storage = PageStorage(
-        endpoint=settings.s3_endpoint,
-        **settings.s3_credentials(),
-        bucket=settings.s3_bucket_pages,
-        region=settings.s3_region,
-        secure=settings.s3_secure,
-        sse=settings.s3_sse,
-        kms_key_id=settings.s3_kms_key_id,
-        timeout_s=settings.s3_timeout_s,
-    )
+    storage = page_storage(settings)
     if vectors is None:
-        client = make_qdrant_client(
-            settings.qdrant_url,
-            api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
-            timeout_s=settings.qdrant_timeout_s,
-            prefer_grpc=settings.qdrant_prefer_grpc,
-        )
-        vectors = VectorIndex(
-            client,
-            collection=settings.qdrant_collection,
-            on_disk=settings.qdrant_on_disk,
-            quantization=settings.qdrant_quantization,
-            replication_factor=settings.qdrant_replication_factor,
-            shard_number=settings.qdrant_shard_number,
-        )
+        vectors = vector_index(settings)
     embedder = EmbedderClient(
         settings.embedder_url,
         timeout_s=settings.embedder_timeout_s,
@@ -71,7 +50,7 @@ def build_indexer(settings: WorkerSettings, *, vectors: VectorIndex | None = Non
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    settings: WorkerSettings = ctx.setdefault("settings", WorkerSettings())
+    settings: WorkerSettings = ctx.setdefault("settings", get_worker_settings())
     ctx["jobs"] = JobStore(ctx["redis"], ttl_s=settings.worker_job_ttl_s)
     if "indexer" not in ctx:
         ctx["indexer"] = build_indexer(settings, jobs=ctx["jobs"])
@@ -180,8 +159,6 @@ async def _index_document(
 
 async def reindex_collection(ctx: dict[str, Any], *, job_id: str, drop_old: bool = False) -> dict[str, Any]:
     """Admin job: re-embed every page into a new collection version and switch the alias."""
-    from app.ops.reindex import Reindexer
-
     jobs: JobStore = ctx["jobs"]
     indexer: Indexer = ctx["indexer"]
     if await jobs.get(job_id) is None:  # the admin route may enqueue without a job record
@@ -214,7 +191,7 @@ def worker_options(settings: WorkerSettings, **overrides: Any) -> dict[str, Any]
     options: dict[str, Any] = {
         "functions": [index_document, reindex_collection],
         "queue_name": settings.worker_queue_name,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": redis_settings(settings),
         "on_startup": startup,
         "on_shutdown": shutdown,
         "max_jobs": settings.worker_max_jobs,

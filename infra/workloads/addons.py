@@ -1,8 +1,8 @@
 """Cluster add-ons as pinned `helm.v3.Release`s with reviewed values, in the add-ons namespace.
 
 - AWS Load Balancer Controller: registers pod IPs in the edge's target groups (TargetGroupBinding only: no
-  IngressClass, no Service mutator webhook). IRSA: describe calls, Register/DeregisterTargets on our target
-  groups only, ingress rules on the node security group only.
+  IngressClass, no Service mutator webhook). IRSA: describe calls and Register/DeregisterTargets on our target
+  groups only; no security group writes (the ALB -> node rules are Pulumi's, infra/edge.py).
 - External Secrets Operator: syncs Secrets Manager into Kubernetes Secrets, scoped to the app namespace
   (namespaced RBAC). No AWS access itself: the SecretStore's own ServiceAccount carries the role.
 - NVIDIA device plugin: advertises `nvidia.com/gpu`; tolerates exactly the GPU node taint and runs only on
@@ -88,7 +88,6 @@ class AddonsArgs:
     kubernetes_version: str
     region: str
     vpc_id: pulumi.Input[str]
-    node_security_group_id: pulumi.Input[str]
     target_group_arns: Sequence[pulumi.Input[str]]
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
@@ -119,9 +118,6 @@ class Addons(pulumi.ComponentResource):
         self.releases = {}
         self.identities = {}
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        node_sg_arn = pulumi.Output.concat(
-            "arn:aws:ec2:", args.region, ":", account, ":security-group/", args.node_security_group_id
-        )
 
         lbc = self._identity(
             f"{name}-lbc",
@@ -151,12 +147,6 @@ class Addons(pulumi.ComponentResource):
                     "Effect": "Allow",
                     "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
                     "Resource": list(args.target_group_arns),
-                },
-                {
-                    "Sid": "NodeSecurityGroupRules",
-                    "Effect": "Allow",
-                    "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
-                    "Resource": [node_sg_arn],
                 },
             ],
         )
@@ -233,6 +223,14 @@ class Addons(pulumi.ComponentResource):
                 "gfd": {"enabled": False},
                 "nfd": {"enabled": False},
                 "resources": _resources("50m", "64Mi", "200m", "256Mi"),
+                # Stated, not left to the chart's template fallback (which picks privileged or SYS_ADMIN for
+                # compatWithCPUManager / MIG strategies): root for the kubelet's socket directory, nothing more.
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "privileged": False,
+                    "capabilities": {"drop": ["ALL"], "add": []},
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
             },
         )
 
@@ -332,7 +330,9 @@ class Addons(pulumi.ComponentResource):
                     "runAsUser": 0,
                     "allowPrivilegeEscalation": False,
                     "privileged": False,
-                    "capabilities": {"drop": ["ALL"]},
+                    # Helm merges maps but replaces lists: without `add: []` the chart's default
+                    # `add: [SYS_ADMIN]` survives next to our `drop` (policies/rules/helm_releases.py judges this).
+                    "capabilities": {"drop": ["ALL"], "add": []},
                     "seccompProfile": {"type": "RuntimeDefault"},
                 },
             },

@@ -19,10 +19,9 @@ from infra.workloads.spec import WorkloadSpec
 HTTP_PORT = 8000
 METRICS_PORT = 9090
 # Kubernetes Secret -> settings field (file name under SETTINGS_SECRETS_DIR).
-AUTH_FIELDS = ("auth_issuer_url", "auth_audience", "auth_jwks_url", "auth_algorithms")
+AUTH_FIELDS = ("auth_issuer_url", "auth_audience", "auth_jwks_url", "auth_algorithms", "auth_provider")
 SECRETS: dict[str, str | dict[str, str]] = {
     "qdrant-api-key": "qdrant_api_key",
-    "llm-api-key": "openai_api_key",
     "redis-url": "redis_url",
     # The OIDC settings live in the `jwt` secret (one source, filled by the platform or the operator).
     "api-auth": {f: f for f in AUTH_FIELDS},
@@ -39,7 +38,7 @@ def api_args(
     env: Mapping[str, pulumi.Input[str]],
     service_account: pulumi.Input[str],
     autoscale: bool = True,
-    # Optional Secrets (Secret name -> settings file), e.g. the Sentry DSN when the stack has one.
+    # Optional Secrets (Secret name -> settings file): the Sentry DSN and the LLM key when the stack has them.
     extra_secrets: Mapping[str, str] | None = None,
     depends_on: tuple[pulumi.Resource, ...] = (),
 ) -> AppDeploymentArgs:

@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from infra.workloads.autoscaling import cpu_autoscaler
 from infra.workloads.availability import disruption_budget, needs_pdb
+from infra.workloads.await_policy import APP, AwaitPolicy
 from infra.workloads.labels import labels, selector
 
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -31,6 +32,8 @@ class AppDeploymentArgs:
     # Roll out by surging one extra pod first (no capacity lost). False: replace in place, for pods whose nodes
     # cannot grow (a GPU node group already at its maximum would leave the surge pod pending forever).
     surge: bool = True
+    # How long `pulumi up` waits for the rollout (infra/workloads/await_policy.py).
+    await_policy: AwaitPolicy = APP
     depends_on: tuple[pulumi.Resource, ...] = ()
 
 
@@ -51,7 +54,10 @@ class AppDeployment(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on))
         autoscaled = args.max_replicas is not None and args.max_replicas > max(args.replicas, 1)
         meta = k8s.meta.v1.ObjectMetaArgs(
-            name=args.workload, namespace=args.namespace, labels=labels(args.workload, args.role)
+            name=args.workload,
+            namespace=args.namespace,
+            labels=labels(args.workload, args.role),
+            annotations=args.await_policy.annotations(),
         )
 
         self.deployment = k8s.apps.v1.Deployment(

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from infra.workloads.addons import gpu_toleration
 from infra.workloads.availability import spread
+from infra.workloads.await_policy import EMBEDDER as EMBEDDER_AWAIT
 from infra.workloads.container import ContainerSpec, Probe, Resources, empty_dir, pod_spec
 from infra.workloads.deployment import AppDeploymentArgs
 from infra.workloads.model_sync import SCRIPT
@@ -113,6 +114,8 @@ def embedder_args(
         scale_down_stabilization_s=600,
         # One GPU per pod: a surge pod needs a free GPU node, which exists only below the node group's maximum.
         surge=gpu_nodes_max > (spec.max_replicas or spec.replicas),
+        # GPU node from zero + multi-GB image + weights uploaded after the first `up`: never block `up` on it.
+        await_policy=EMBEDDER_AWAIT,
         pod=pod_spec(
             service_account=service_account,
             containers=[server],

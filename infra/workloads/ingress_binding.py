@@ -1,8 +1,12 @@
 """TargetGroupBinding: attaches a Service's pods (IP targets) to a target group the edge component owns.
 
 The ALB, listeners and target groups are plain AWS resources (infra/edge.py); the AWS Load Balancer Controller
-only registers pod IPs. `networking` makes the controller open the node security group to the ALB's security
-group on the pod port, and nothing else.
+only registers pod IPs. There is deliberately no `spec.networking`: the ALB -> node security group rules on the
+target ports are plain Pulumi resources in infra/edge.py, and `networking` would make the controller edit "the"
+security group of each pod ENI, which it finds by the `kubernetes.io/cluster/<name>` tag and refuses to do when
+it finds none or several ("expect exactly one securityGroup tagged with kubernetes.io/cluster/<name> for eni";
+kubernetes-sigs/aws-load-balancer-controller#1897, #3731). Without it the controller needs no EC2 write
+permission at all.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ class TargetGroupBindingArgs:
     service: str
     port: int
     target_group_arn: pulumi.Input[str]
-    alb_security_group_id: pulumi.Input[str]
     depends_on: tuple[pulumi.Resource, ...] = ()
 
 
@@ -44,14 +47,6 @@ class TargetGroupBinding(pulumi.ComponentResource):
                 "serviceRef": {"name": args.service, "port": args.port},
                 "targetGroupARN": args.target_group_arn,
                 "targetType": "ip",
-                "networking": {
-                    "ingress": [
-                        {
-                            "from": [{"securityGroup": {"groupID": args.alb_security_group_id}}],
-                            "ports": [{"protocol": "TCP", "port": args.port}],
-                        }
-                    ]
-                },
             },
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on)),
         )

@@ -1,11 +1,15 @@
 """Explicit allows on top of each namespace's default-deny.
 
-Where traffic enters from outside the pod network the source is an ipBlock:
+Where traffic enters from outside the pod network the source is an ipBlock, and never one that covers a pod:
+with the VPC CNI every pod takes an address from the private subnets, so an ipBlock over them (or over the VPC)
+would admit every pod of the cluster, and `NetworkPoliciesArgs` refuses one that overlaps `pod_cidrs`.
 - ALB -> api/frontend: the ALB uses IP targets (the pods' VPC IPs), so packets arrive from the ALB's ENIs in
-  the public subnets. Pod selectors cannot name them; `ingress_cidrs` (the VPC CIDR by default) does. The
-  security groups (ALB SG -> node SG, set by the TargetGroupBinding) are the tighter layer in front.
-- metrics scrapes: the managed Prometheus scraper's ENIs live in the cluster subnets (VPC CIDR).
-- control plane -> add-on webhooks: the EKS control plane's ENIs in the cluster subnets (VPC CIDR).
+  the public subnets (`alb_cidrs`). The security groups (ALB SG -> node SG, infra/edge.py) are the layer in front.
+- metrics scrapes: the managed Prometheus scraper's ENIs in its own `control` subnets (`scraper_cidrs`).
+- control plane -> add-on webhooks and the metrics APIService: the EKS control plane's cross-account ENIs in the
+  cluster subnets, the `control` tier (`control_plane_cidrs`).
+Kubelet probes need no rule: the VPC CNI's policy agent always admits the pod's own node IP
+(aws/aws-network-policy-agent#65).
 AWS APIs (S3 gateway endpoint, STS, Secrets Manager, the LLM endpoint, the OIDC issuer), Sentry and a managed OTLP
 collector are 443 to any address except the instance metadata service: pods must get credentials from IRSA, never
 from the node role. An in-cluster OTLP collector gets its own egress rule (its namespace, its port).
@@ -14,6 +18,7 @@ Enforcement needs the VPC CNI network-policy agent (`enableNetworkPolicy` on the
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,7 +28,11 @@ import pulumi_kubernetes as k8s
 from infra.workloads.addons import DCGM_EXPORTER_NAME, DCGM_EXPORTER_PORT
 from infra.workloads.labels import role_selector
 
-IMDS = ["169.254.169.254/32", "169.254.170.2/32", "fd00:ec2::254/128"]
+# Node-local credential endpoints: the instance metadata service and the EKS Pod Identity agent (a hostNetwork
+# DaemonSet answering on 169.254.170.23 / [fd00:ec2::23]:80, docs.aws.amazon.com/eks/latest/userguide/
+# pod-id-agent-setup.html). Pods authenticate through IRSA only; neither may hand them the node's or another
+# pod's credentials. (169.254.170.2 is the ECS task metadata endpoint: nothing answers there on EKS.)
+IMDS = ["169.254.169.254/32", "169.254.170.23/32", "fd00:ec2::254/128", "fd00:ec2::23/128"]
 PORTS = {
     "api": 8000,
     "api-metrics": 9090,
@@ -81,13 +90,55 @@ class NetworkPoliciesArgs:
     provider: k8s.Provider
     app_namespace: pulumi.Input[str]
     system_namespace: pulumi.Input[str]
-    # Sources of ALB, scraper and control-plane traffic (see module docstring).
-    ingress_cidrs: Sequence[str]
+    # Sources of ALB, scraper and control-plane traffic (see module docstring); none may overlap pod_cidrs.
+    alb_cidrs: Sequence[str]
+    control_plane_cidrs: Sequence[str]
+    scraper_cidrs: Sequence[str]
+    # Where pods (and the nodes: metrics-server reads every kubelet on 10250) take their addresses.
+    pod_cidrs: Sequence[str]
     # Where the cache lives (its subnets or the VPC CIDR): the endpoint IP is not known before apply.
     cache_cidrs: Sequence[str]
     frontend: bool = False
     # (namespace, port) of an in-cluster OTLP collector the api exports traces to; a managed one is 443 (allowed).
     otlp_collector: tuple[str, int] | None = None
+
+
+def peer_cidrs(subnet_cidrs: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The NetworkPolicy peers by role, from the network's subnet CIDRs per tier (infra.network.subnet_layout).
+
+    Placement this mapping relies on (stacks/program.py wires it, tests/infra/workloads/test_network_peers.py
+    checks it on the real program): the ALB in `public` (infra/edge.py), the EKS cluster subnets and the managed
+    scraper in `control`, the nodes (hence pods) and the cache in `private`."""
+    missing = [t for t in ("public", "private", "control") if not subnet_cidrs.get(t)]
+    if missing:
+        raise ValueError(f"subnet_cidrs: tiers {missing} missing (got {sorted(subnet_cidrs)})")
+    return {
+        "alb_cidrs": list(subnet_cidrs["public"]),
+        "control_plane_cidrs": list(subnet_cidrs["control"]),
+        "scraper_cidrs": list(subnet_cidrs["control"]),
+        "pod_cidrs": list(subnet_cidrs["private"]),
+        "cache_cidrs": list(subnet_cidrs["private"]),
+    }
+
+
+def _validate(args: NetworkPoliciesArgs) -> None:
+    fields = ("alb_cidrs", "control_plane_cidrs", "scraper_cidrs", "pod_cidrs", "cache_cidrs")
+    nets: dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = {}
+    for f in fields:
+        values = list(getattr(args, f))
+        try:
+            nets[f] = [ipaddress.ip_network(c, strict=True) for c in values]
+        except ValueError as err:
+            raise ValueError(f"NetworkPoliciesArgs.{f}: {values!r} holds a non-network CIDR ({err})") from None
+        if not values or any(n.prefixlen == 0 for n in nets[f]):
+            raise ValueError(f"NetworkPoliciesArgs.{f}: list specific CIDRs, never empty or /0 (got {values!r})")
+    for f in ("alb_cidrs", "control_plane_cidrs", "scraper_cidrs"):
+        clash = [str(n) for n in nets[f] if any(n.overlaps(p) for p in nets["pod_cidrs"])]
+        if clash:
+            raise ValueError(
+                f"NetworkPoliciesArgs.{f}: {clash} overlap the pod subnets {list(args.pod_cidrs)}: an ipBlock there "
+                "admits every pod of the cluster"
+            )
 
 
 @dataclass(frozen=True)
@@ -100,15 +151,12 @@ class NetworkPolicies(pulumi.ComponentResource):
     policies: dict[str, k8s.networking.v1.NetworkPolicy]
 
     def __init__(self, name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        for f in ("ingress_cidrs", "cache_cidrs"):
-            values = getattr(args, f)
-            if not values or any(c.endswith("/0") for c in values):
-                raise ValueError(f"NetworkPoliciesArgs.{f}: list specific CIDRs, never empty or /0 (got {values!r})")
+        _validate(args)
         super().__init__("visionrag:workloads:NetworkPolicies", name, None, opts)
         self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         self.policies = {}
         ns = args.app_namespace
-        lb = list(args.ingress_cidrs)
+        alb, scraper, control_plane = list(args.alb_cidrs), list(args.scraper_cidrs), list(args.control_plane_cidrs)
         ing = k8s.networking.v1.NetworkPolicyIngressRuleArgs
         eg = k8s.networking.v1.NetworkPolicyEgressRuleArgs
         qdrant_client = eg(to=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-grpc"]))
@@ -118,7 +166,10 @@ class NetworkPolicies(pulumi.ComponentResource):
         self._allow(f"{name}-dns", ns, "allow-dns", {}, _Rule([], [self._dns()]))
         rules: dict[str, _Rule] = {
             "api": _Rule(
-                [ing(from_=_cidrs(lb), ports=_ports(PORTS["api"], PORTS["api-metrics"]))],
+                [
+                    ing(from_=_cidrs(alb), ports=_ports(PORTS["api"])),
+                    ing(from_=_cidrs(scraper), ports=_ports(PORTS["api-metrics"])),
+                ],
                 [
                     qdrant_client,
                     eg(to=_pods("embedder"), ports=_ports(PORTS["embedder"])),
@@ -128,7 +179,7 @@ class NetworkPolicies(pulumi.ComponentResource):
                 ],
             ),
             "worker": _Rule(
-                [ing(from_=_cidrs(lb), ports=_ports(PORTS["worker-metrics"]))],
+                [ing(from_=_cidrs(scraper), ports=_ports(PORTS["worker-metrics"]))],
                 [qdrant_client, eg(to=_pods("embedder"), ports=_ports(PORTS["embedder"])), cache, https_out],
             ),
             "embedder": _Rule(
@@ -144,14 +195,14 @@ class NetworkPolicies(pulumi.ComponentResource):
                     ),
                     ing(from_=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-p2p"])),
                     # The managed scraper reads /metrics on the HTTP port; every other route still needs the key.
-                    ing(from_=_cidrs(lb), ports=_ports(PORTS["qdrant-http"])),
+                    ing(from_=_cidrs(scraper), ports=_ports(PORTS["qdrant-http"])),
                 ],
                 [eg(to=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-p2p"]))],
             ),
             "snapshots": _Rule([], [eg(to=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"])), https_out]),
         }
         if args.frontend:
-            rules["frontend"] = _Rule([ing(from_=_cidrs(lb), ports=_ports(PORTS["frontend"]))], [https_out])
+            rules["frontend"] = _Rule([ing(from_=_cidrs(alb), ports=_ports(PORTS["frontend"]))], [https_out])
         for role, rule in rules.items():
             self._allow(f"{name}-{role}", ns, f"allow-{role}", role_selector(role), rule)
 
@@ -163,9 +214,9 @@ class NetworkPolicies(pulumi.ComponentResource):
             "allow-controllers",
             {},
             _Rule(
-                [ing(from_=_cidrs(lb), ports=_ports(443, 8443, 9443, 10250))],
+                [ing(from_=_cidrs(control_plane), ports=_ports(443, 8443, 9443, 10250))],
                 # metrics-server scrapes every kubelet (node IPs, 10250).
-                [https_out, eg(to=_cidrs(lb), ports=_ports(10250))],
+                [https_out, eg(to=_cidrs(args.pod_cidrs), ports=_ports(10250))],
             ),
         )
         # The managed scraper (ENIs in the VPC) reads GPU metrics from the DCGM exporter on the GPU nodes.
@@ -174,7 +225,7 @@ class NetworkPolicies(pulumi.ComponentResource):
             args.system_namespace,
             "allow-dcgm-exporter-scrape",
             {"app.kubernetes.io/name": DCGM_EXPORTER_NAME},
-            _Rule([ing(from_=_cidrs(lb), ports=_ports(DCGM_EXPORTER_PORT))], []),
+            _Rule([ing(from_=_cidrs(scraper), ports=_ports(DCGM_EXPORTER_PORT))], []),
         )
         self.register_outputs({"policies": sorted(self.policies)})
 

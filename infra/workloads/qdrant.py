@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.workloads.availability import disruption_budget, required_host_anti_affinity, spread
+from infra.workloads.await_policy import QDRANT as QDRANT_AWAIT
 from infra.workloads.container import SECRETS_DIR, ContainerSpec, Probe, Resources, empty_dir, pod_spec, secrets_volume
 from infra.workloads.labels import labels, selector
 
@@ -139,7 +140,9 @@ class Qdrant(pulumi.ComponentResource):
 
         self.statefulset = k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME, namespace=args.namespace, labels=labels(NAME)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAME, namespace=args.namespace, labels=labels(NAME), annotations=QDRANT_AWAIT.annotations()
+            ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 replicas=args.replicas,
                 service_name=HEADLESS,

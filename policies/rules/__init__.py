@@ -5,18 +5,36 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies.rules import cluster, cost, edge, identity, keys, kubernetes, network, registry, secrets, storage
+from policies.rules import (
+    cache,
+    cdn,
+    cluster,
+    cost,
+    edge,
+    helm_releases,
+    identity,
+    keys,
+    kubernetes,
+    network,
+    node_capacity,
+    registry,
+    secrets,
+    storage,
+)
 
 DOMAINS: dict[str, list[Policy]] = {
     "storage": storage.POLICIES,
+    "cache": cache.POLICIES,
     "keys": keys.POLICIES,
     "network": network.POLICIES,
-    "cluster": cluster.POLICIES,
+    "cluster": cluster.POLICIES + node_capacity.POLICIES,
     "identity": identity.POLICIES,
     "edge": edge.POLICIES,
+    "cdn": cdn.POLICIES,
     "registry": registry.POLICIES,
     "secrets": secrets.POLICIES,
     "kubernetes": kubernetes.POLICIES,
+    "helm": helm_releases.POLICIES,
     "cost": cost.POLICIES,
 }
 ALL_POLICIES: list[Policy] = [p for policies in DOMAINS.values() for p in policies]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy, PolicyResource, Severity, StackValidationArgs
 
-from policies.cost import Estimate, Priced, PricingError, estimate
+from policies.cost_estimator import Estimate, Priced, PricingError, UnpricedRegion, estimate
 from policies.rules._base import Report, as_list, config_schema, get, knob, number, of_type, peek, raw, stack_policy
 from policies.rules.cluster import LAUNCH_TEMPLATE, NODE_GROUP, is_gpu_instance
 
@@ -42,6 +42,8 @@ def _budget(args: StackValidationArgs, report: Report) -> None:
     budget = float(knob(args, "monthlyBudgetUsd", 0))
     try:
         est = _estimate(args)
+    except UnpricedRegion:
+        return  # advisory: the preview's cost section says "unpriced"; nothing here is a wrong value
     except PricingError as e:
         report(f"cannot price the stack, so the budget cannot be vouched for: {e}")
         return
@@ -88,6 +90,8 @@ def _gpu_ceiling(args: StackValidationArgs, report: Report) -> None:
         subset = [ng for ng, _ in groups] + of_type(resources, LAUNCH_TEMPLATE)
         try:
             est = estimate(priced(subset), default_region=knob(args, "region", None))
+        except UnpricedRegion:
+            return  # advisory, as for the budget (maxGpuNodes above still holds)
         except PricingError as e:
             report(f"cannot price the GPU node groups: {e}")
             return

@@ -37,8 +37,10 @@ SECURITY_HEADERS = {
     "routingHttpResponseStrictTransportSecurityHeaderValue": "Strict-Transport-Security",
     "routingHttpResponseXContentTypeOptionsHeaderValue": "X-Content-Type-Options",
     "routingHttpResponseXFrameOptionsHeaderValue": "X-Frame-Options",
-    "routingHttpResponseContentSecurityPolicyHeaderValue": "Content-Security-Policy",
 }
+# Set per listener, so on every host behind it: it would replace (or be intersected with) the frontend's
+# per-request nonce CSP on the apex. Each app sets its own CSP (frontend/src/middleware.ts, app/api/middleware.py).
+LISTENER_CSP = "routingHttpResponseContentSecurityPolicyHeaderValue"
 
 
 def _is_alb(props) -> bool:
@@ -75,6 +77,11 @@ def _listener_headers(args: ResourceValidationArgs, report: Report) -> None:
     missing = [header for prop, header in SECURITY_HEADERS.items() if not is_set(get(args.props, prop))]
     if missing:
         report(f"HTTPS listener does not set response headers {missing}")
+    if is_set(get(args.props, LISTENER_CSP)):
+        report(
+            "HTTPS listener sets Content-Security-Policy for every host behind it (the apex included), overriding the "
+            "frontend's nonce CSP; leave the CSP to each app"
+        )
     hsts = get(args.props, "routingHttpResponseStrictTransportSecurityHeaderValue")
     if isinstance(hsts, str) and "max-age=" in hsts:
         try:
@@ -135,11 +142,11 @@ POLICIES: list[Policy] = [
     ),
     resource_policy(
         name="alb-security-headers",
-        description="The HTTPS listener adds HSTS (max-age ≥ 1 year), X-Content-Type-Options, X-Frame-Options "
-        "and Content-Security-Policy to every response.",
+        description="The HTTPS listener adds HSTS (max-age ≥ 1 year), X-Content-Type-Options and X-Frame-Options "
+        "to every response, and no Content-Security-Policy (per listener, it would override the apps' own CSPs).",
         severity=Severity.MEDIUM,
-        remediation="Set routing_http_response_strict_transport_security_header_value and the other "
-        "routing_http_response_*_header_value arguments on the HTTPS listener.",
+        remediation="Set routing_http_response_strict_transport_security_header_value, _x_content_type_options_ and "
+        "_x_frame_options_header_value on the HTTPS listener; unset _content_security_policy_header_value.",
         validate=_listener_headers,
         schema=config_schema({"minHstsMaxAge": {"type": "integer", "minimum": 0, "default": 31536000}}),
         tags=["edge", "headers"],

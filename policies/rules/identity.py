@@ -1,4 +1,5 @@
-"""IAM: no administrator wildcards, and trust policies that say exactly who may assume a role."""
+"""IAM: no administrator wildcards, and trust policies that say exactly who may assume a role.
+Cognito: the stack's user pool and app client keep the secure settings infra/identity.py hard-codes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,19 @@ from typing import Any
 
 from pulumi_policy import Policy, ResourceValidationArgs, Severity
 
-from policies.rules._base import Report, as_list, get, policy_document, resource_policy, statements
+from infra.identity import PASSWORD_MIN_LENGTH
+from policies.rules._base import (
+    Report,
+    as_list,
+    config_schema,
+    get,
+    knob,
+    number,
+    policy_document,
+    resource_policy,
+    statements,
+    truthy,
+)
 
 ROLE = "aws:iam/role:Role"
 PERMISSION_POLICIES = {
@@ -77,6 +90,46 @@ def _trust(args: ResourceValidationArgs, report: Report) -> None:
                 )
 
 
+USER_POOL = "aws:cognito/userPool:UserPool"
+USER_POOL_CLIENT = "aws:cognito/userPoolClient:UserPoolClient"
+
+
+def _cognito(args: ResourceValidationArgs, report: Report) -> None:
+    props = args.props
+    if args.resource_type == USER_POOL:
+        policy = get(props, "passwordPolicy") or {}
+        length = number(get(policy, "minimumLength"))
+        if length is None or length < PASSWORD_MIN_LENGTH:
+            report(f"passwordPolicy.minimumLength is {length!r}: at least {PASSWORD_MIN_LENGTH} characters")
+        weak = [
+            k
+            for k in ("requireLowercase", "requireUppercase", "requireNumbers", "requireSymbols")
+            if not truthy(get(policy, k))
+        ]
+        if weak:
+            report(f"passwordPolicy does not set {weak}: passwords must use all four character classes")
+        mfa = get(props, "mfaConfiguration")
+        allowed = ["ON"] if knob(args, "requireMfa", True) else ["ON", "OPTIONAL"]
+        if mfa not in allowed:
+            report(f"mfaConfiguration is {mfa!r}; this stack allows {allowed}")
+        if not truthy(get(props, "adminCreateUserConfig", "allowAdminCreateUserOnly")):
+            report("self sign-up is open (adminCreateUserConfig.allowAdminCreateUserOnly is not true)")
+        if knob(args, "requireDeletionProtection", True) and get(props, "deletionProtection") != "ACTIVE":
+            report(f"deletionProtection is {get(props, 'deletionProtection')!r}: must be 'ACTIVE' in this stack")
+        return
+    if args.resource_type == USER_POOL_CLIENT:
+        flows = [str(f) for f in as_list(get(props, "allowedOauthFlows"))]
+        if flows != ["code"]:
+            report(f"allowedOauthFlows is {flows}: only the authorization-code flow ('code'), never 'implicit'")
+        insecure = [u for u in as_list(get(props, "callbackUrls")) if not str(u).startswith("https://")]
+        if insecure:
+            report(f"callbackUrls {insecure} are not https")
+        if get(props, "preventUserExistenceErrors") != "ENABLED":
+            report("preventUserExistenceErrors is not 'ENABLED': sign-in errors reveal which users exist")
+        if not truthy(get(props, "enableTokenRevocation")):
+            report("enableTokenRevocation is not true: a leaked refresh token cannot be revoked")
+
+
 POLICIES: list[Policy] = [
     resource_policy(
         name="iam-no-wildcard-admin",
@@ -97,5 +150,22 @@ POLICIES: list[Policy] = [
         "StringEquals {'<oidc-provider>:sub': 'system:serviceaccount:<namespace>:<name>'}.",
         validate=_trust,
         tags=["iam", "identity"],
+    ),
+    resource_policy(
+        name="cognito-user-pool-hardened",
+        description="The Cognito user pool requires strong passwords, TOTP MFA (mandatory where the stack says), "
+        "admin-only sign-up and deletion protection where the stack says; its app clients use the code flow "
+        "over https only, hide user existence and can revoke tokens.",
+        severity=Severity.HIGH,
+        remediation="Build the pool with infra/identity.py (its defaults are these settings); per tier set "
+        "visionrag:identity {mfa, deletionProtection}.",
+        validate=_cognito,
+        schema=config_schema(
+            {
+                "requireMfa": {"type": "boolean", "default": True},
+                "requireDeletionProtection": {"type": "boolean", "default": True},
+            }
+        ),
+        tags=["cognito", "identity", "authentication"],
     ),
 ]

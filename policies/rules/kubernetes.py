@@ -3,6 +3,7 @@ GPU scheduling, namespaces, network isolation, disruption budgets, Service expos
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +40,10 @@ PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 SERVICE = "kubernetes:core/v1:Service"
 REPLICATED = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+SUBNET = "aws:ec2/subnet:Subnet"
+# The api's list of peers whose X-Forwarded-For it believes (app/api/settings.py trusted_proxies).
+TRUSTED_PROXIES = "TRUSTED_PROXIES"
 GPU = "nvidia.com/gpu"
 PSS_ENFORCE = "pod-security.kubernetes.io/enforce"
 SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease", "default"]
@@ -269,6 +274,80 @@ def _pdb(args: StackValidationArgs, report: Report) -> None:
                 report(f"PodDisruptionBudget {_name(p)} allows no disruption: node drains would block", p.urn)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _network(value: Any) -> Network | None:
+    try:
+        return ipaddress.ip_network(str(value).strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _pod_subnets(resources: list[PolicyResource]) -> list[Network]:
+    """The CIDRs of the node groups' subnets: with the VPC CNI every pod takes its address from them."""
+    subnets = of_type(resources, SUBNET)
+    found: list[Network] = []
+    for ng in of_type(resources, NODE_GROUP):
+        ids = {str(s) for s in as_list(peek(ng.props, "subnetIds"))}
+        deps = {d.urn for d in ng.dependencies}
+        for s in subnets:
+            if s.urn in deps or ids & {s.name, str(peek(s.props, "id"))}:
+                net = _network(peek(s.props, "cidrBlock"))
+                if net is not None and net not in found:
+                    found.append(net)
+    return found
+
+
+def _holds_pods(net: Network, excepts: list[Network], pods: list[Network]) -> list[str]:
+    """The pod subnets that `net` (minus `excepts`) reaches into."""
+    hit = []
+    for p in pods:
+        if net.version != p.version or not net.overlaps(p):
+            continue
+        if any(e.version == p.version and p.subnet_of(e) for e in excepts):  # type: ignore[arg-type]
+            continue
+        hit.append(str(p))
+    return hit
+
+
+def _no_pod_sources(args: StackValidationArgs, report: Report) -> None:
+    resources = list(args.resources)
+    pods = _pod_subnets(resources)
+    if not pods:
+        return
+    for np in of_type(resources, NETWORK_POLICY):
+        for rule in as_list(peek(np.props, "spec", "ingress")):
+            for peer in as_list(peek(rule, "from")):
+                block = peek(peer, "ipBlock")
+                net = _network(peek(block, "cidr")) if block else None
+                if net is None:
+                    continue
+                excepts = [e for e in (_network(x) for x in as_list(peek(block, "except"))) if e is not None]
+                hit = _holds_pods(net, excepts, pods)
+                if hit:
+                    report(
+                        f"NetworkPolicy {_namespace_of(np)}/{_name(np)} admits ipBlock {net} which holds the pod "
+                        f"subnets {hit}: every pod of the cluster passes; name the real source's subnets",
+                        np.urn,
+                    )
+    for w in of_type(resources, *POD_SPEC_PATHS):
+        spec = peek(w.props, *POD_SPEC_PATHS[w.resource_type])
+        for _, c in containers(spec):
+            for e in as_list(peek(c, "env")):
+                if peek(e, "name") != TRUSTED_PROXIES or not isinstance(peek(e, "value"), str):
+                    continue
+                for item in str(peek(e, "value")).split(","):
+                    net = _network(item) if item.strip() else None
+                    hit = _holds_pods(net, [], pods) if net is not None else []
+                    if hit:
+                        report(
+                            f"{w.resource_type.rsplit(':', 1)[-1]} {_name(w)}: {TRUSTED_PROXIES} trusts {net}, which "
+                            f"holds the pod subnets {hit}: any pod could forge X-Forwarded-For",
+                            w.urn,
+                        )
+
+
 def _service_type(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != SERVICE:
         return
@@ -363,6 +442,16 @@ POLICIES: list[Policy] = [
         remediation="Add a policy/v1 PodDisruptionBudget selecting the pods with maxUnavailable: 1.",
         validate=_pdb,
         tags=["kubernetes", "availability"],
+    ),
+    stack_policy(
+        name="k8s-no-pod-subnet-sources",
+        description="No NetworkPolicy ipBlock admits, and no TRUSTED_PROXIES trusts, a CIDR holding the node "
+        "groups' (pod) subnets: with the VPC CNI that would let every pod in.",
+        severity=Severity.HIGH,
+        remediation="Admit the ALB by its public subnets, the control plane and scraper by their own subnets "
+        "(infra/network.py tier `control`); select pods with podSelector, never by address.",
+        validate=_no_pod_sources,
+        tags=["kubernetes", "network"],
     ),
     resource_policy(
         name="k8s-no-external-service",

@@ -1,4 +1,4 @@
-"""S3 buckets and the cache: judged as a stack, because pulumi-aws v7 configures a bucket through sibling resources.
+"""S3 buckets: judged as a stack, because pulumi-aws v7 configures a bucket through sibling resources.
 
 A bucket's public access block, encryption, versioning, logging, lifecycle, policy, ACL, ownership controls,
 replication and object lock are separate resources whose ``bucket`` input is an id that is unknown in a real
@@ -30,7 +30,6 @@ from policies.rules._base import (
     physical_name,
     policy_document,
     present,
-    resource_policy,
     stack_policy,
     statements,
     truthy,
@@ -354,22 +353,6 @@ def _object_lock(group: BucketGroup, args: StackValidationArgs) -> list[str]:
     return out
 
 
-# ---- cache -------------------------------------------------------------------------------------------------
-def _elasticache_encryption(args, report: Report) -> None:
-    if args.resource_type != "aws:elasticache/replicationGroup:ReplicationGroup":
-        return
-    props = args.props
-    if not truthy(get(props, "atRestEncryptionEnabled")):
-        report("atRestEncryptionEnabled is not true")
-    if not present(props, "kmsKeyId"):
-        report("kmsKeyId is not set: encrypt at rest with the customer-managed key")
-    if not truthy(get(props, "transitEncryptionEnabled")):
-        report("transitEncryptionEnabled is not true")
-    # A plain authToken is no-plaintext-secrets' finding; here only its absence matters.
-    if not present(props, "authToken") and not present(props, "authTokenWo") and not present(props, "userGroupIds"):
-        report("no AUTH: set authToken (secret) or userGroupIds")
-
-
 _ROLES_SCHEMA = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
 POLICIES: list[Policy] = [
@@ -513,15 +496,5 @@ POLICIES: list[Policy] = [
             }
         ),
         tags=["s3", "audit", "compliance"],
-    ),
-    resource_policy(
-        name="elasticache-encryption",
-        description="ElastiCache replication groups encrypt at rest with a customer key and in transit, and "
-        "require AUTH with a secret token.",
-        severity=Severity.HIGH,
-        remediation="Set at_rest_encryption_enabled=True, kms_key_id=<key arn>, transit_encryption_enabled=True "
-        "and auth_token from Secrets Manager (a pulumi secret).",
-        validate=_elasticache_encryption,
-        tags=["cache", "encryption"],
     ),
 ]

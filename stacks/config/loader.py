@@ -4,18 +4,47 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from stacks.config.errors import ConfigError, from_validation_error
+from stacks.config.errors import ConfigError, from_validation_error, from_yaml_error
 from stacks.config.stack import StackConfig
 from stacks.config.tiers import TIER_DEFAULTS
 
 NAMESPACE = "visionrag"
-# Keys held as Pulumi secrets (`pulumi config set --secret`); never part of StackConfig, read as Outputs.
+# Optional keys held as Pulumi secrets (`pulumi config set --secret`); never part of StackConfig, read as Outputs.
+# They are deliberately NOT declared in Pulumi.yaml: the CLI cannot express "optional and secret" (a declared key
+# without a default is required; a default is stored plain and then fails the `secret: true` check, see
+# stacks/engine/offline.py). check_secret_keys() enforces "secret when set" instead, in the program itself.
 SECRET_KEYS = frozenset({"llmApiKey", "sentryDsn"})
+
+
+def check_secret_keys(stack: str, values: Mapping[str, Any], secret_keys: Collection[str]) -> None:
+    """Refuse a SECRET_KEYS value that was set in plain text (`pulumi config set` without `--secret`).
+
+    `values` maps un-namespaced keys to values; `secret_keys` holds the namespaced keys the engine marked secret.
+    A plain value would sit unencrypted in Pulumi.<stack>.yaml and in the state: refused before any resource."""
+    problems = [
+        (key, f"is set in plain text; set it with `pulumi config set --secret {NAMESPACE}:{key}` (or remove it)")
+        for key in sorted(SECRET_KEYS)
+        if values.get(key) not in (None, "") and f"{NAMESPACE}:{key}" not in secret_keys
+    ]
+    if problems:
+        raise ConfigError(stack, problems)
+
+
+def read_yaml_file(stack: str, path: Path) -> Any:
+    """`path` parsed as YAML; a syntax error is a ConfigFileError naming the file, line and column (exit 2 in
+    the CLI), not a parser traceback."""
+    import yaml  # local: only the file readers need it
+
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise from_yaml_error(stack, path, err) from None
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,4 +94,8 @@ def config_from_pulumi(stack: str) -> StackConfig:
     # runtime's config map instead. pulumi.Config reads both, the map first: so does this.
     bag = {**rt_config.get_config_env(), **rt_config.CONFIG.get()}
     values = {k[len(prefix) :]: v for k, v in bag.items() if k.startswith(prefix)}
+    # The language host marks secret keys in PULUMI_CONFIG_SECRET_KEYS; an in-process engine in the runtime.
+    marked = set(rt_config.get_config_secret_keys_env())
+    marked |= {f"{prefix}{k}" for k in SECRET_KEYS if rt_config.is_config_secret(f"{prefix}{k}")}
+    check_secret_keys(stack, values, marked)
     return load_stack_config(stack, values)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
 
 from pydantic import Field, field_validator
 
-from infra.naming import LOG_RETENTION_DAYS
-from stacks.config.base import StrictModel
+from infra.network import INTERFACE_ENDPOINTS, NatLayout
+from stacks.config.base import StrictModel, log_retention
 
 
 class NetworkConfig(StrictModel):
@@ -16,15 +15,24 @@ class NetworkConfig(StrictModel):
     az_count: int = Field(ge=2, le=3)
     # "single": one NAT gateway shared by every private subnet (dev: cheap, one AZ's failure cuts egress).
     # "perAz": one per AZ so an AZ outage never takes egress from the others (staging/prod).
-    nat_gateways: Literal["single", "perAz"]
-    flow_log_retention_days: int = Field(ge=1)
+    nat_gateways: NatLayout
+    flow_log_retention_days: int
+    # The private AWS API endpoints to create (infra/network.py INTERFACE_ENDPOINTS; default all). Each costs
+    # $0.01 per AZ-hour; a service left out is reached through the NAT gateway instead (tiers.py says who does).
+    interface_endpoints: list[str] = Field(default_factory=lambda: list(INTERFACE_ENDPOINTS))
+
+    @field_validator("interface_endpoints")
+    @classmethod
+    def _endpoints(cls, v: list[str]) -> list[str]:
+        allowed = INTERFACE_ENDPOINTS
+        if any(s not in allowed for s in v) or len(set(v)) != len(v):
+            raise ValueError(f"{v} must list distinct services; allowed: {', '.join(allowed)}")
+        return v
 
     @field_validator("flow_log_retention_days")
     @classmethod
     def _retention(cls, v: int) -> int:
-        if v not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{v} is not a CloudWatch Logs retention; allowed: {sorted(LOG_RETENTION_DAYS)}")
-        return v
+        return log_retention(v)
 
     @field_validator("vpc_cidr")
     @classmethod

@@ -7,9 +7,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from infra.observability import EMAIL
+from infra.scrape_config import MAX_SCRAPE_INTERVAL_SECONDS, MIN_SCRAPE_INTERVAL_SECONDS
 from stacks.config.base import StrictModel
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$")
 # In-cluster Service DNS names: `<service>.<namespace>.svc[.cluster.local]`.
 IN_CLUSTER = re.compile(r"^(?P<service>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?$")
 
@@ -27,7 +28,10 @@ class ObservabilityConfig(StrictModel):
     monthly_budget_usd: float = Field(gt=0)
     alb_5xx_rate_percent: float = Field(default=5.0, gt=0, le=100)
     cache_memory_percent: float = Field(default=80.0, gt=0, le=100)
-    scrape_interval_seconds: int = Field(default=30, ge=10, le=300)
+    # The AMP managed scraper refuses intervals under 30 s (bounds owned by infra/scrape_config.py).
+    scrape_interval_seconds: int = Field(
+        default=MIN_SCRAPE_INTERVAL_SECONDS, ge=MIN_SCRAPE_INTERVAL_SECONDS, le=MAX_SCRAPE_INTERVAL_SECONDS
+    )
     # OTLP/HTTP collector the api sends traces to (app/core/telemetry.py appends /v1/traces); None: no tracing.
     otlp_endpoint: str | None = None
 
@@ -60,6 +64,6 @@ class ObservabilityConfig(StrictModel):
     @classmethod
     def _emails(cls, v: list[str]) -> list[str]:
         for e in v:
-            if not _EMAIL.match(e):
+            if not EMAIL.match(e):
                 raise ValueError(f"{e!r} is not an e-mail address")
         return v

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
+from infra.bucket import ObjectLockMode
 from stacks.config.base import StrictModel
 
 
@@ -15,6 +14,6 @@ class StorageConfig(StrictModel):
     noncurrent_version_expiry_days: int = Field(ge=1)
     snapshot_retention_days: int = Field(ge=1)
     access_log_retention_days: int = Field(default=365, ge=1)
-    audit_object_lock: Literal["off", "governance", "compliance"]
+    audit_object_lock: ObjectLockMode  # the component's own modes (infra/bucket.py)
     audit_retention_days: int = Field(ge=1)
     pages_quota_gib: int = Field(default=500, ge=1)

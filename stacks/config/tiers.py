@@ -13,16 +13,44 @@ _SMALL = {"cpuRequest": "250m", "cpuLimit": "1", "memoryRequest": "512Mi", "memo
 _API = {"cpuRequest": "500m", "cpuLimit": "2", "memoryRequest": "1Gi", "memoryLimit": "2Gi"}
 _EMBEDDER = {"cpuRequest": "2", "cpuLimit": "4", "memoryRequest": "12Gi", "memoryLimit": "16Gi"}
 _QDRANT = {"cpuRequest": "1", "cpuLimit": "2", "memoryRequest": "4Gi", "memoryLimit": "8Gi"}
+# dev's Qdrant holds a few hundred test pages: sized to fit a t3a.medium beside the add-ons (see dev's cluster).
+_QDRANT_DEV = {"cpuRequest": "500m", "cpuLimit": "1", "memoryRequest": "768Mi", "memoryLimit": "2Gi"}
+# The api's rate limits (workloads.rateLimits): per client IP per minute on every route, per identity for search,
+# chat and upload. The same start in every tier (the app's own defaults); a stack tunes them to its traffic.
+_RATE_LIMITS = {"perIpPerMinute": 300, "search": "60/minute", "chat": "20/minute", "upload": "10/minute"}
 
 TIER_DEFAULTS: dict[str, dict[str, Any]] = {
+    # dev's idle cost (issue 15, P4; `python -m stacks preview dev` prices it, policies/config/dev.json holds the
+    # budget): the choices below (no interface endpoints, two t3a.medium system nodes, cache.t4g.micro, a 20 GiB
+    # Qdrant volume) took the platform from $459.19 to $250.78 a month; with the CDN added ($278.00), Spot system
+    # nodes keep it at $247.39, under the issue's $260. Staging and prod keep their availability.
     "dev": {
-        "network": {"azCount": 2, "natGateways": "single", "flowLogRetentionDays": 14},
+        # No interface endpoints (7 x 2 AZ x $0.01/h = $102/month): dev's AWS API calls (image pulls, STS, logs)
+        # go through its NAT gateway, whose $0.045/GB costs cents at dev's volume.
+        "network": {"azCount": 2, "natGateways": "single", "flowLogRetentionDays": 14, "interfaceEndpoints": []},
         "cluster": {
             "endpointPublicAccess": True,  # publicAccessCidrs must be listed in Pulumi.dev.yaml
-            "systemNodes": {"instanceTypes": ["m6i.large"], "minSize": 2, "maxSize": 4, "desiredSize": 2},
+            # Two burstable t3a.medium (2 vCPU / 4 GiB, $0.0376/h) instead of two m6i.large ($0.096/h): $61 not
+            # $156. Two nodes keep the two AZs and the add-ons' two replicas apart; the requests fit with room
+            # (tests/stacks/test_tiers.py sums them against the allocatable). x86_64, not Graviton (t4g is
+            # cheaper still): the api/worker images are built for linux/amd64 only (ci.yml), so ARM nodes could
+            # not run them. 40 GiB root volumes: the images and logs of a 2-node dev cluster, not 100.
+            # SPOT (dev only; stack.py refuses it in staging and prod): dev tolerates a node being reclaimed at
+            # two minutes' notice (EKS drains it and Capacity Rebalancing starts its replacement first), and Spot
+            # sells spare capacity far under on-demand: the estimate assumes 40% of the dearer listed type, ~$31
+            # not $61. t3.medium beside t3a.medium: the same 2 vCPU / 4 GiB x86_64 shape from a second Spot pool.
+            "systemNodes": {
+                "instanceTypes": ["t3a.medium", "t3.medium"],
+                "capacityType": "SPOT",
+                "minSize": 2,
+                "maxSize": 4,
+                "desiredSize": 2,
+                "diskSizeGib": 40,
+            },
             "gpuNodes": {"instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 1, "desiredSize": 0},
             "logRetentionDays": 30,
             "deletionProtection": False,
+            "createServiceLinkedRoles": True,  # a fresh account has none; set false where they exist
         },
         "storage": {
             "replication": False,
@@ -32,17 +60,26 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
             "auditRetentionDays": 30,
         },
         "edge": {"wafRateLimit": 2000, "deletionProtection": False},
-        "cache": {"numCacheClusters": 1, "multiAz": False},
+        # cache.t4g.micro (0.5 GiB): dev's queue and rate-limit keys are a few MB; $9 not $19 a month.
+        "cache": {"numCacheClusters": 1, "multiAz": False, "nodeType": "cache.t4g.micro"},
         "registry": {},
-        "observability": {"monthlyBudgetUsd": 1500},
+        # The idle target (issue 15: <= $260); equal to policies/config/dev.json's budget. GPU hours on top of it
+        # raise the alert.
+        "observability": {"monthlyBudgetUsd": 260},
+        "identity": {"mfa": "optional", "threatProtection": "off", "deletionProtection": False},
+        "secrets": {"recoveryWindowDays": 0},  # destroy-and-recreate: a deleted secret's name is free at once
+        "delivery": {"runner": False},  # optional: dev's endpoint may be public behind an allow-list
         "workloads": {
             "requireDigests": False,
+            "rateLimits": _RATE_LIMITS,
             "api": {"replicas": 1, "resources": _API},
             "worker": {"replicas": 1, "resources": _SMALL},
             "embedder": {"replicas": 1, "resources": _EMBEDDER, "maxReplicas": 1},
-            "qdrant": {"replicas": 1, "resources": _QDRANT},
+            "qdrant": {"replicas": 1, "resources": _QDRANT_DEV},
+            "frontend": {"replicas": 1, "resources": _SMALL, "maxReplicas": 2},
             "snapshots": {"replicas": 0, "resources": _SMALL},
             "qdrantReplicationFactor": 1,
+            "qdrantStorageGib": 20,
             "snapshotRetention": 3,
         },
     },
@@ -54,6 +91,7 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
             "gpuNodes": {"instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 2, "desiredSize": 0},
             "logRetentionDays": 90,
             "deletionProtection": True,
+            "createServiceLinkedRoles": True,
         },
         "storage": {
             "replication": False,
@@ -66,12 +104,17 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "cache": {"numCacheClusters": 2, "multiAz": True},
         "registry": {},
         "observability": {"monthlyBudgetUsd": 4000},
+        "identity": {"mfa": "on", "threatProtection": "audit", "deletionProtection": True},
+        "secrets": {"recoveryWindowDays": 30},
+        "delivery": {"runner": True},  # the endpoint is private: CI deploys from inside the VPC
         "workloads": {
             "requireDigests": True,
+            "rateLimits": _RATE_LIMITS,
             "api": {"replicas": 2, "resources": _API, "maxReplicas": 4},
             "worker": {"replicas": 1, "resources": _SMALL},
             "embedder": {"replicas": 1, "resources": _EMBEDDER, "maxReplicas": 2},
             "qdrant": {"replicas": 1, "resources": _QDRANT},
+            "frontend": {"replicas": 2, "resources": _SMALL, "maxReplicas": 4},
             "snapshots": {"replicas": 0, "resources": _SMALL},
             "qdrantReplicationFactor": 1,
             "snapshotRetention": 7,
@@ -85,6 +128,7 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
             "gpuNodes": {"instanceTypes": ["g5.2xlarge"], "minSize": 1, "maxSize": 4, "desiredSize": 1},
             "logRetentionDays": 365,
             "deletionProtection": True,
+            "createServiceLinkedRoles": True,
         },
         "storage": {
             "replication": True,
@@ -97,12 +141,17 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "cache": {"numCacheClusters": 2, "multiAz": True, "nodeType": "cache.r7g.large", "snapshotRetentionDays": 7},
         "registry": {},
         "observability": {"monthlyBudgetUsd": 12000},
+        "identity": {"mfa": "on", "threatProtection": "enforced", "deletionProtection": True},
+        "secrets": {"recoveryWindowDays": 30},
+        "delivery": {"runner": True},  # the endpoint is private: CI deploys from inside the VPC
         "workloads": {
             "requireDigests": True,
+            "rateLimits": _RATE_LIMITS,
             "api": {"replicas": 3, "resources": _API, "maxReplicas": 10},
             "worker": {"replicas": 2, "resources": _SMALL, "maxReplicas": 6},
             "embedder": {"replicas": 1, "resources": _EMBEDDER, "maxReplicas": 4},
             "qdrant": {"replicas": 3, "resources": _QDRANT},
+            "frontend": {"replicas": 3, "resources": _SMALL, "maxReplicas": 6},
             "snapshots": {"replicas": 0, "resources": _SMALL},
             "qdrantReplicationFactor": 2,
             "qdrantStorageGib": 200,

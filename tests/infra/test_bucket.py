@@ -9,7 +9,7 @@ import pytest
 
 from infra.bucket import ABORT_INCOMPLETE_MULTIPART_DAYS, SecureBucket, SecureBucketArgs
 from stacks.config import StackConfig
-from stacks.offline import Record, RecordedResource, run_stack
+from stacks.engine.offline import Record, RecordedResource, run_stack
 
 STACKS = ("dev", "staging", "prod")
 S3 = "aws:s3/"
@@ -133,8 +133,10 @@ def test_every_bucket_except_access_logs_logs_to_its_regions_access_logs_bucket(
             continue
         logging = p["BucketLogging"].inputs
         name = p["Bucket"].inputs["bucket"]
-        expected = "visionrag-prod-access-logs-us-west-2" if name.endswith("us-west-2") else None
-        expected = expected or f"visionrag-{record.stack}-access-logs"
+        # Each region's buckets log to that region's access-logs bucket (replicas: the replica's).
+        replica = name.endswith("-replica")
+        region = record.config.replica_region if replica else record.config.region
+        expected = f"visionrag-{record.stack}-123456789012-{region}-access-logs{'-replica' if replica else ''}"
         assert logging["targetBucket"] == expected, component.name
         assert logging["targetPrefix"] == f"{name}/"
         assert logging["targetObjectKeyFormat"] == {"partitionedPrefix": {"partitionDateSource": "EventTime"}}

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from infra.cache import PORT, Cache, CacheArgs
-from stacks.aws_values import check_aws_values
-from stacks.offline import Record, RecordedResource
+from stacks.engine.aws_values import check_aws_values
+from stacks.engine.offline import Record, RecordedResource
 from tests.infra.platform_graph import STACKS, component, statements, under
 
 RG = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -125,6 +125,8 @@ def _args(**changes: Any) -> CacheArgs:
     [
         ({"num_cache_clusters": 1}, "num_cache_clusters"),
         ({"engine": "memcached"}, "engine"),
+        ({"engine_version": "8.3"}, "engine_version"),
+        ({"engine": "redis"}, "engine_version: '8.0' is not an ElastiCache redis version"),
         ({"node_type": "r7g.large"}, "node_type"),
         ({"replication_group_id": "x" * 41}, "replication_group_id"),
         ({"subnet_ids": ["subnet-a"]}, "subnet_ids"),

@@ -10,6 +10,7 @@ import pytest
 
 from infra.cluster import (
     CLUSTER_ADMIN_POLICY,
+    CLUSTER_VIEW_POLICY,
     STORAGE_CLASS_NAME,
     AddonVersions,
     Cluster,
@@ -17,9 +18,9 @@ from infra.cluster import (
     NodePool,
 )
 from infra.cluster_iam import NODE_MANAGED_POLICIES
-from stacks.aws_values import check_aws_values
 from stacks.config import ConfigError
-from stacks.offline import Record, RecordedResource, run_stack
+from stacks.engine.aws_values import check_aws_values
+from stacks.engine.offline import Record, RecordedResource, run_stack
 from tests.infra.platform_graph import ADMIN_ROLE, EDITED_DEV, STACKS, component, key_arn, policy, statements, under
 
 EKS = "aws:eks/cluster:Cluster"
@@ -49,8 +50,12 @@ def test_control_plane_is_private_except_allow_listed_dev(records: dict[str, Rec
     else:
         assert vpc["endpointPublicAccess"] is False
         assert not vpc.get("publicAccessCidrs")
-    # Control plane ENIs in the private subnets only.
-    assert vpc["subnetIds"] == record.outputs["privateSubnetIds"]
+    # Control plane ENIs in the dedicated `control` subnets, never where the pods are (NetworkPolicies admit
+    # webhook calls from exactly these CIDRs).
+    subnets = sorted(record.of_type("aws:ec2/subnet:Subnet"), key=lambda r: r.name)
+    control = [r.outputs["id"] for r in subnets if r.inputs["tags"]["subnet-tier"] == "control"]
+    assert len(control) >= 2 and vpc["subnetIds"] == control
+    assert not set(vpc["subnetIds"]) & set(record.outputs["privateSubnetIds"])
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -87,13 +92,19 @@ def test_no_implicit_creator_admin_only_explicit_access_entries(records: dict[st
     }
     entries = under(record, _cluster(record), "aws:eks/accessEntry:AccessEntry")
     assocs = under(record, _cluster(record), "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-    # The deployer role (resolved from the caller's assumed-role session) plus each configured admin role.
-    principals = {e.inputs["principalArn"] for e in entries}
-    assert "arn:aws:iam::123456789012:role/visionrag-deployer" in principals
-    assert set(record.config.cluster.admin_role_arns) <= principals
-    assert len(assocs) == len(entries)
+    # The deploy role (config; dev without one: the caller's role), each configured admin role, and CI's
+    # preview role read-only (config, outside dev).
+    cc = record.config.cluster
+    deployer = cc.deploy_role_arn or "arn:aws:iam::123456789012:role/visionrag-deployer"
+    policies = {a.inputs["principalArn"]: a.inputs["policyArn"] for a in assocs}
+    assert len(assocs) == len(entries) == len(policies)
+    assert {e.inputs["principalArn"] for e in entries} == set(policies)
+    expected = {deployer: CLUSTER_ADMIN_POLICY, **dict.fromkeys(cc.admin_role_arns, CLUSTER_ADMIN_POLICY)}
+    if cc.preview_role_arn:
+        expected[cc.preview_role_arn] = CLUSTER_VIEW_POLICY
+    assert policies == expected
+    assert stack == "dev" or (cc.preview_role_arn and cc.deploy_role_arn)
     for a in assocs:
-        assert a.inputs["policyArn"] == CLUSTER_ADMIN_POLICY
         assert a.inputs["accessScope"] == {"type": "cluster"}
 
 
@@ -252,6 +263,7 @@ def _args(**changes: Any) -> ClusterArgs:
         kubernetes_version="1.33",
         region="us-east-1",
         private_subnet_ids=["subnet-a", "subnet-b"],
+        control_plane_subnet_ids=["subnet-c", "subnet-d"],
         vpc_id="vpc-1",
         endpoint_public_access=False,
         public_access_cidrs=[],
@@ -284,7 +296,10 @@ def _args(**changes: Any) -> ClusterArgs:
         ({"public_access_cidrs": ["203.0.113.0/24"]}, "public_access_cidrs"),
         ({"log_retention_days": 42}, "log_retention_days"),
         ({"admin_role_arns": ["arn:aws:iam::123456789012:user/alice"]}, "admin_role_arns"),
+        ({"viewer_role_arns": ["arn:aws:iam::123456789012:user/preview"]}, "viewer_role_arns"),
+        ({"viewer_role_arns": ["arn:aws:iam::123456789012:role/deployer"]}, "viewer_role_arns"),
         ({"private_subnet_ids": ["subnet-a"]}, "private_subnet_ids"),
+        ({"control_plane_subnet_ids": ["subnet-c"]}, "control_plane_subnet_ids"),
         ({"kubernetes_version": "1.34"}, "addons.kube_proxy"),
     ],
 )

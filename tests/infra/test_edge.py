@@ -9,8 +9,8 @@ import pytest
 
 from infra.edge import HSTS, TARGETS, TLS_POLICY, Edge, EdgeArgs
 from infra.waf import MANAGED_RULE_GROUPS
-from stacks.aws_values import check_aws_values
-from stacks.offline import Record, RecordedResource
+from stacks.engine.aws_values import check_aws_values
+from stacks.engine.offline import Record, RecordedResource
 from tests.infra.platform_graph import CANARY, EDITED_DEV, STACKS, component, under
 
 LISTENER = "aws:lb/listener:Listener"
@@ -89,12 +89,31 @@ def test_https_listener_tls13_and_security_headers(records: dict[str, Record], s
     assert "max-age=63072000" in HSTS
     assert https.inputs["routingHttpResponseXContentTypeOptionsHeaderValue"] == "nosniff"
     assert https.inputs["routingHttpResponseXFrameOptionsHeaderValue"] == "DENY"
-    csp = https.inputs["routingHttpResponseContentSecurityPolicyHeaderValue"]
-    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+    # No CSP on the listener: it would apply to both hosts; each app sets its own (test_api_sets_its_own_csp,
+    # tests/infra/test_cdn.py::test_the_apex_csp_comes_only_from_the_app).
+    assert not https.inputs.get("routingHttpResponseContentSecurityPolicyHeaderValue")
     assert https.inputs["routingHttpResponseServerEnabled"] is False
     # Unknown hosts get a 404 from the ALB; nothing is forwarded by default.
     (default,) = https.inputs["defaultActions"]
     assert default["type"] == "fixed-response" and default["fixedResponse"]["statusCode"] == "404"
+
+
+async def test_api_sets_its_own_csp() -> None:
+    # The API host's CSP, now that the listener sets none: the API's middleware answers every JSON response with
+    # a deny-all policy (a JSON API loads nothing and is framed by no one).
+    from app.api.middleware import SecurityHeadersMiddleware
+
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await SecurityHeadersMiddleware(app)({"type": "http", "path": "/health"}, None, send)  # type: ignore[arg-type]
+    headers = dict(sent[0]["headers"])
+    assert headers[b"content-security-policy"].split(b"; ")[:2] == [b"default-src 'none'", b"frame-ancestors 'none'"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -121,7 +140,7 @@ def test_target_groups_ip_with_health_checks(records: dict[str, Record], stack: 
         assert tg.inputs["healthCheck"]["path"] == path
         assert len(tg.inputs["name"]) <= 32
     assert tgs["api"].inputs["healthCheck"]["path"] == "/health"
-    assert tgs["frontend"].inputs["healthCheck"]["path"] == "/"
+    assert tgs["frontend"].inputs["healthCheck"]["path"] == "/api/health"  # "/" redirects anonymous visitors
 
 
 def test_host_routing_without_canary(records: dict[str, Record]) -> None:
@@ -131,8 +150,39 @@ def test_host_routing_without_canary(records: dict[str, Record]) -> None:
     tgs = {r.name.removeprefix("edge-tg-"): r.outputs["arn"] for r in record.of_type("aws:lb/targetGroup:TargetGroup")}
     assert rules["api"].inputs["conditions"] == [{"hostHeader": {"values": [f"api.{ec.domain}"]}}]
     assert rules["api"].inputs["actions"][0]["forward"]["targetGroups"] == [{"arn": tgs["api"], "weight": 100}]
+    # The committed stacks run the frontend behind CloudFront: the apex rule's conditions (Host + the CloudFront
+    # origin secret, hence recorded as a secret; judged in tests/infra/test_cdn.py) forward to the frontend.
+    assert record.config.workloads.frontend is not None
+    assert rules["frontend"].inputs["conditions"] == "[secret]"
+    (apex,) = rules["frontend"].inputs["actions"]
+    assert apex == {"type": "forward", "targetGroupArn": tgs["frontend"]}
+
+
+def test_apex_without_a_frontend_answers_404_naming_the_api_host(record_of: Any) -> None:
+    # No frontend: the apex must not forward to a target group with no targets (every visitor would get a 503);
+    # it answers a fixed 404 that names the API host, on the Host condition alone (no CloudFront in front).
+    record = record_of("dev", overrides={"visionrag:workloads": {"frontend": None}})
+    ec = record.config.edge
+    assert record.config.workloads.frontend is None
+    rules = _rules(record)
     assert rules["frontend"].inputs["conditions"] == [{"hostHeader": {"values": [ec.domain]}}]
-    assert rules["frontend"].inputs["actions"][0]["targetGroupArn"] == tgs["frontend"]
+    (apex,) = rules["frontend"].inputs["actions"]
+    assert apex["type"] == "fixed-response" and "targetGroupArn" not in apex
+    assert apex["fixedResponse"]["statusCode"] == "404"
+    assert f"https://api.{ec.domain}" in apex["fixedResponse"]["messageBody"]
+    assert not record.of_type("aws:cloudfront/distribution:Distribution")
+
+
+def test_apex_forwards_to_the_frontend_once_one_is_deployed(record_of: Any) -> None:
+    frontend = {
+        "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/visionrag-frontend:0.1.0",
+        "replicas": 1,
+        "resources": {"cpuRequest": "250m", "cpuLimit": "1", "memoryRequest": "512Mi", "memoryLimit": "1Gi"},
+    }
+    record = record_of("dev", overrides={"visionrag:workloads": {"frontend": frontend}})
+    tgs = {r.name.removeprefix("edge-tg-"): r.outputs["arn"] for r in record.of_type("aws:lb/targetGroup:TargetGroup")}
+    (apex,) = _rules(record)["frontend"].inputs["actions"]
+    assert apex == {"type": "forward", "targetGroupArn": tgs["frontend"]}
 
 
 def test_canary_weight_from_config_splits_api_traffic(record_of: Any) -> None:
@@ -223,6 +273,7 @@ def _args(**changes: Any) -> EdgeArgs:
         waf_rate_limit=2000,
         logs_key_arn="arn:aws:kms:us-east-1:123456789012:key/logs",
         log_retention_days=90,
+        frontend_enabled=False,
     )
     return dataclasses.replace(base, **changes)
 
@@ -245,10 +296,10 @@ def test_args_refuse_bad_edges(changes: dict[str, Any], field: str) -> None:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [({"rate_limit": 99}, "rate_limit"), ({"rate_limit": 2_000_000_001}, "rate_limit"), ({"log_retention_days": 42},
-     "log_retention_days"), ({"acl_name": ""}, "acl_name")],
+     "log_retention_days"), ({"acl_name": ""}, "acl_name"), ({"upload_routes": ()}, "upload_routes")],
 )  # fmt: skip
 def test_web_firewall_refuses_bad_args(changes: dict[str, Any], field: str) -> None:
-    from infra.waf import WebFirewall, WebFirewallArgs
+    from infra.waf import WebFirewall, WebFirewallArgs, upload_routes
 
     base = WebFirewallArgs(
         acl_name="visionrag-prod",
@@ -256,6 +307,7 @@ def test_web_firewall_refuses_bad_args(changes: dict[str, Any], field: str) -> N
         rate_limit=2000,
         logs_key_arn="arn:aws:kms:us-east-1:123456789012:key/logs",
         log_retention_days=90,
+        upload_routes=upload_routes(app_host="example.com", api_host="api.example.com"),
     )
     with pytest.raises(ValueError, match=field):
         WebFirewall("waf", dataclasses.replace(base, **changes))
@@ -263,7 +315,7 @@ def test_web_firewall_refuses_bad_args(changes: dict[str, Any], field: str) -> N
 
 def test_waf_rate_limit_out_of_range_is_refused_by_config() -> None:
     from stacks.config import ConfigError
-    from stacks.offline import run_stack
+    from stacks.engine.offline import run_stack
 
     with pytest.raises(ConfigError, match=r"edge\.wafRateLimit"):
         run_stack("prod", overrides={"visionrag:edge": {"wafRateLimit": 10}})

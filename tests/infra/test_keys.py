@@ -9,9 +9,10 @@ import pytest
 
 from infra.keys import DELETION_WINDOW_DAYS, PURPOSES, Keys, KeysArgs
 from stacks.config import StackConfig
-from stacks.offline import Record, RecordedResource, run_stack
+from stacks.engine.offline import Record, RecordedResource, run_stack
 
 STACKS = ("dev", "staging", "prod")
+_ASG_ROLE = "arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"
 
@@ -119,7 +120,7 @@ def test_key_arns_are_exported(records: dict[str, Record]) -> None:
 )
 def test_invalid_args_are_refused_naming_the_field(field: str, args: dict[str, str]) -> None:
     def program(cfg: StackConfig) -> None:
-        Keys("keys", KeysArgs(name_prefix=args["name_prefix"], region=args["region"]))
+        Keys("keys", KeysArgs(name_prefix=args["name_prefix"], region=args["region"], autoscaling_role_arn=_ASG_ROLE))
 
     with pytest.raises(ValueError, match=rf"^{field}: "):
         run_stack("dev", program=program)

@@ -10,7 +10,7 @@ import pytest
 
 from infra.network import INTERFACE_ENDPOINTS, Network, NetworkArgs, subnet_layout
 from stacks.config import ConfigError, StackConfig
-from stacks.offline import Record, RecordedResource, run_stack
+from stacks.engine.offline import Record, RecordedResource, run_stack
 
 STACKS = ("dev", "staging", "prod")
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -42,12 +42,12 @@ def _vpc_id(record: Record) -> str:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_three_subnet_tiers_across_the_tiers_az_count(records: dict[str, Record], stack: str) -> None:
+def test_four_subnet_tiers_across_the_tiers_az_count(records: dict[str, Record], stack: str) -> None:
     record = records[stack]
     azs, _ = EXPECTED[stack]
     assert record.config.network.az_count == azs
     vpc_id = _vpc_id(record)
-    for tier in ("public", "private", "intra"):
+    for tier in ("public", "private", "intra", "control"):
         subnets = _subnets(record, tier)
         assert len(subnets) == azs, tier
         assert len({s.inputs["availabilityZone"] for s in subnets}) == azs, f"{tier} subnets share an AZ"
@@ -89,8 +89,8 @@ def test_nat_layout_follows_the_tier(records: dict[str, Record], stack: str) -> 
 
 def test_dev_and_prod_differ_exactly_in_az_and_nat_counts(records: dict[str, Record]) -> None:
     dev, prod = records["dev"], records["prod"]
-    assert (len(_children(dev, SUBNET)), len(_children(dev, NAT))) == (6, 1)
-    assert (len(_children(prod, SUBNET)), len(_children(prod, NAT))) == (9, 3)
+    assert (len(_children(dev, SUBNET)), len(_children(dev, NAT))) == (8, 1)
+    assert (len(_children(prod, SUBNET)), len(_children(prod, NAT))) == (12, 3)
     assert dev.config.network.nat_gateways == "single" and prod.config.network.nat_gateways == "perAz"
 
 
@@ -156,10 +156,13 @@ def test_aws_api_endpoints_are_private(records: dict[str, Record], stack: str) -
     endpoints = {e.inputs["serviceName"]: e for e in _children(record, ENDPOINT)}
     s3 = endpoints.pop("com.amazonaws.us-east-1.s3")
     assert s3.inputs["vpcEndpointType"] == "Gateway"
-    rts = [rt for rt in _children(record, ROUTE_TABLE) if rt.name != "network-public-rt"]
+    # Not the control tier's table either: control-plane and scraper ENIs never read S3.
+    rts = [rt for rt in _children(record, ROUTE_TABLE) if rt.name not in ("network-public-rt", "network-control-rt")]
     assert sorted(s3.inputs["routeTableIds"]) == sorted(rt.outputs["id"] for rt in rts)
 
-    assert set(endpoints) == {f"com.amazonaws.us-east-1.{svc}" for svc in INTERFACE_ENDPOINTS}
+    # The stack config chooses which (tiers.py: dev none, NAT carries that traffic; staging/prod all).
+    assert set(endpoints) == {f"com.amazonaws.us-east-1.{svc}" for svc in record.config.network.interface_endpoints}
+    assert set(record.config.network.interface_endpoints) == (set() if stack == "dev" else set(INTERFACE_ENDPOINTS))
     (sg,) = _children(record, "aws:ec2/securityGroup:SecurityGroup")
     private_ids = sorted(s.outputs["id"] for s in _subnets(record, "private"))
     for endpoint in endpoints.values():
@@ -192,9 +195,11 @@ def test_subnet_layout_is_deterministic_and_disjoint() -> None:
         "private": ["10.40.0.0/18", "10.40.64.0/18", "10.40.128.0/18"],
         "public": ["10.40.192.0/21", "10.40.200.0/21", "10.40.208.0/21"],
         "intra": ["10.40.224.0/21", "10.40.232.0/21", "10.40.240.0/21"],
+        "control": ["10.40.216.0/23", "10.40.218.0/23", "10.40.220.0/23"],
     }
     small = subnet_layout("172.16.0.0/20", 2)
     assert small["private"] == ["172.16.0.0/22", "172.16.4.0/22"] and small["intra"][1] == "172.16.14.128/25"
+    assert small["control"] == ["172.16.13.128/27", "172.16.13.160/27"]  # EKS wants at least /28
 
 
 _GOOD: dict[str, Any] = {
@@ -235,7 +240,7 @@ def test_valid_args_build() -> None:
         Network("network", NetworkArgs(**_GOOD))
 
     record = run_stack("dev", program=program)
-    assert len(record.of_type(SUBNET)) == 6
+    assert len(record.of_type(SUBNET)) == 8
 
 
 @pytest.mark.parametrize(
@@ -253,3 +258,17 @@ def test_config_refuses_a_bad_network_naming_the_key(override: dict[str, Any], k
     with pytest.raises(ConfigError) as err:
         run_stack("dev", overrides={"visionrag:network": override})
     assert f"visionrag:{key}:" in str(err.value) and shown in str(err.value)
+
+
+def test_interface_endpoints_must_be_known_services() -> None:
+    from infra.network import _validate
+
+    def args(endpoints: tuple[str, ...]) -> NetworkArgs:
+        return NetworkArgs(name_prefix="visionrag-dev", region="us-east-1", vpc_cidr="10.40.0.0/16", az_count=2,
+                           nat_gateways="single", flow_log_retention_days=14, logs_key_arn="arn",
+                           interface_endpoints=endpoints)  # fmt: skip
+
+    _validate(args(()))
+    for bad in (("ecr.api", "s3"), ("sts", "sts")):
+        with pytest.raises(ValueError, match=r"interface_endpoints: .* must list distinct services from"):
+            _validate(args(bad))

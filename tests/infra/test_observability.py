@@ -13,8 +13,11 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
-from infra.observability import SCRAPE_PORTS, SCRAPER_USER, scrape_configuration
-from stacks.offline import Record, RecordedResource
+from infra.observability import SCRAPE_PORTS, SCRAPER_USER, ObservabilityArgs, scrape_configuration
+from infra.observability import _validate as _validate_observability
+from infra.scrape_config import MIN_SCRAPE_INTERVAL_SECONDS
+from stacks.config import ConfigError
+from stacks.engine.offline import Record, RecordedResource
 from tests.infra.platform_graph import STACKS, component, statements, under
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "infra" / "dashboards"
@@ -154,15 +157,21 @@ def test_amp_workspace_and_scraper(records: dict[str, Record], stack: str) -> No
     (scraper,) = under(record, obs, "aws:amp/scraper:Scraper")
     eks = next(r for r in record.of_type("aws:eks/cluster:Cluster"))
     assert scraper.inputs["source"]["eks"]["clusterArn"] == eks.outputs["arn"]
-    assert scraper.inputs["source"]["eks"]["subnetIds"] == record.outputs["privateSubnetIds"]
+    # Its ENIs live in the network's `control` tier (two AZs at least, as AMP requires), apart from the pods.
+    control = sorted(
+        (r for r in record.of_type("aws:ec2/subnet:Subnet") if "-control-" in r.name), key=lambda r: r.name
+    )
+    assert len(control) >= 2
+    assert sorted(scraper.inputs["source"]["eks"]["subnetIds"]) == sorted(r.outputs["id"] for r in control)
     assert scraper.inputs["destination"]["amp"]["workspaceArn"] == ws.outputs["arn"]
     config = yaml.safe_load(scraper.inputs["scrapeConfiguration"])
     assert {j["job_name"] for j in config["scrape_configs"]} == set(SCRAPE_PORTS.values())
-    # Its Kubernetes identity: an access entry for its role, bound to a read-only cluster role.
-    (entry,) = under(record, obs, "aws:eks/accessEntry:AccessEntry")
-    assert entry.inputs["userName"] == SCRAPER_USER
-    assert "/aws-service-role/" not in entry.inputs["principalArn"]
-    assert entry.inputs["principalArn"].endswith(scraper.outputs["roleArn"].rsplit("/", 1)[-1])
+    # Its Kubernetes identity: AMP creates the scraper role's access entry itself under authenticationMode API
+    # (user aps-collector-user); a second one from the stack would be refused, so none is declared anywhere.
+    entries = record.of_type("aws:eks/accessEntry:AccessEntry")
+    assert not under(record, obs, "aws:eks/accessEntry:AccessEntry")
+    assert not any("scraper" in str(e.inputs.get("principalArn", "")) for e in entries)
+    assert not any(e.inputs.get("userName") == SCRAPER_USER for e in entries)
     (role,) = under(record, obs, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
     verbs = {v for rule in role.inputs["rules"] for v in rule["verbs"]}
     assert verbs <= {"get", "list", "watch"}
@@ -172,6 +181,40 @@ def test_amp_workspace_and_scraper(records: dict[str, Record], stack: str) -> No
     assert binding.inputs["subjects"] == [
         {"kind": "User", "name": SCRAPER_USER, "apiGroup": "rbac.authorization.k8s.io"}
     ]
+    # The binding waits for the scraper (and so for the access entry AMP creates with it).
+    assert scraper.urn in binding.dependencies
+
+
+def test_scrape_interval_floor_is_amps_and_config_refuses_less(record_of: Any) -> None:
+    assert MIN_SCRAPE_INTERVAL_SECONDS == 30
+    with pytest.raises(ConfigError, match="scrapeIntervalSeconds"):
+        record_of("dev", overrides={"visionrag:observability": {"scrapeIntervalSeconds": 15}})
+    args = ObservabilityArgs(
+        name_prefix="visionrag-dev",
+        tier="dev",
+        account_id="123456789012",
+        vpc_id="vpc-1",
+        private_subnet_ids=["subnet-a", "subnet-b"],
+        cluster_name="visionrag-dev",
+        cluster_arn="arn:aws:eks:us-east-1:123456789012:cluster/visionrag-dev",
+        cluster_security_group_id="sg-1",
+        node_security_group_id="sg-2",
+        k8s_provider=None,  # type: ignore[arg-type]  # _validate never touches it
+        amp_key_arn="arn:aws:kms:us-east-1:123456789012:key/1",
+        scrape_interval_seconds=29,
+        alarm_emails=[],
+        monthly_budget_usd=100.0,
+        alb_arn_suffix="app/x/1",
+        target_group_arn_suffixes={},
+        alb_5xx_rate_percent=5.0,
+        cache_member_clusters=[],
+        cache_memory_percent=80.0,
+        pages_bucket_name="pages",
+        pages_quota_gib=1,
+    )
+    with pytest.raises(ValueError, match=r"^scrape_interval_seconds: 29 must be between 30 and 300"):
+        _validate_observability(args)
+    _validate_observability(dataclasses.replace(args, scrape_interval_seconds=30))
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -273,7 +316,7 @@ def test_budget_differs_by_tier(records: dict[str, Record]) -> None:
 
 def test_bad_alarm_email_is_refused() -> None:
     from stacks.config import ConfigError
-    from stacks.offline import run_stack
+    from stacks.engine.offline import run_stack
 
     with pytest.raises(ConfigError, match="not-an-email"):
         run_stack("dev", overrides={"visionrag:observability": {"alarmEmails": ["not-an-email"]}})

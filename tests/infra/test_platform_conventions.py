@@ -19,7 +19,7 @@ import botocore.session
 import pytest
 
 from infra.naming import LOG_RETENTION_DAYS
-from stacks.offline import Record
+from stacks.engine.offline import Record
 
 # (resource type, dotted path of the recorded input ([] = every list item), service, botocore shape)
 ENUMS: list[tuple[str, str, str, str]] = [

@@ -9,7 +9,7 @@ import pytest
 
 from infra.registry import IMAGES, Registry, RegistryArgs, lifecycle_policy
 from stacks.config import ConfigError, StackConfig
-from stacks.offline import Record, RecordedResource, run_stack
+from stacks.engine.offline import Record, RecordedResource, run_stack
 
 STACKS = ("dev", "staging", "prod")
 REPO = "aws:ecr/repository:Repository"

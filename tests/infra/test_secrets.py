@@ -8,10 +8,12 @@ from typing import Any
 import pulumi
 import pytest
 
-from infra.secrets import JwtSettings, Secrets, SecretsArgs
-from stacks.config import StackConfig
-from stacks.mocks import RecordingMocks, _random_password
-from stacks.offline import SECRET, Record, RecordedResource, run_stack
+from infra.naming import SECRET_RECOVERY_WINDOW_DAYS
+from infra.secrets import RECOVERY_WINDOW_DAYS, JwtSettings, Secrets, SecretsArgs
+from stacks.config import ConfigError, StackConfig
+from stacks.config.loader import load_stack_config
+from stacks.engine.mocks import RecordingMocks, _random_password
+from stacks.engine.offline import SECRET, Record, RecordedResource, read_stack_file, run_stack
 
 STACKS = ("dev", "staging", "prod")
 SECRET_T = "aws:secretsmanager/secret:Secret"
@@ -39,7 +41,8 @@ def test_four_secrets_encrypted_with_the_secrets_key(records: dict[str, Record],
     for name, secret in secrets.items():
         assert secret.inputs["name"] == f"visionrag-{stack}/{name.removeprefix('secrets-')}"
         assert secret.inputs["kmsKeyId"] == key_arn, "never the AWS-managed aws/secretsmanager key"
-        assert secret.inputs["recoveryWindowInDays"] == 30
+        # dev deletes at once (a destroyed stack can be re-created: the names are free); staging/prod keep 30 days.
+        assert secret.inputs["recoveryWindowInDays"] == {"dev": 0, "staging": 30, "prod": 30}[stack]
     assert record.outputs["secretNames"] == {n: f"visionrag-{stack}/{n}" for n in NAMES}
 
 
@@ -48,8 +51,8 @@ def test_every_secret_value_is_recorded_only_as_secret(records: dict[str, Record
     record = records[stack]
     secrets = _children(record, SECRET_T)
     versions = _children(record, VERSION)
-    # Committed stacks have no OIDC issuer configured: the jwt secret waits for the operator (no version).
-    assert set(versions) == {f"secrets-{n}-version" for n in ("qdrant-api-key", "cache-auth", "llm-api-key")}
+    # Every stack has an issuer (its own Cognito pool by default): the jwt secret always has a value to sync.
+    assert set(versions) == {f"secrets-{n}-version" for n in ("qdrant-api-key", "cache-auth", "llm-api-key", "jwt")}
     for name, version in versions.items():
         assert version.inputs["secretString"] == SECRET, name
         target = secrets[name.removesuffix("-version")]
@@ -114,10 +117,16 @@ def test_jwt_settings_and_rotation_generation_and_secret_token() -> None:
     [
         ("llm_api_key", {"llm_api_key": "sk-plain"}),
         ("rotation_generation", {"rotation_generation": 0}),
+        ("recovery_window_days", {"recovery_window_days": 3}),
+        ("recovery_window_days", {"recovery_window_days": 31}),
         ("name_prefix", {"name_prefix": "Bad Prefix"}),
         ("jwt.issuer_url", {"jwt": JwtSettings(issuer_url="http://id", audience="a", jwks_url="https://id/j")}),
         ("jwt.jwks_url", {"jwt": JwtSettings(issuer_url="https://id", audience="a", jwks_url="ftp://id/j")}),
         ("jwt.audience", {"jwt": JwtSettings(issuer_url="https://id", audience="", jwks_url="https://id/j")}),
+        (
+            "jwt.provider",
+            {"jwt": JwtSettings(issuer_url="https://id", audience="a", jwks_url="https://id/j", provider="okta")},
+        ),
         (
             "jwt.algorithms",
             {"jwt": JwtSettings(issuer_url="https://id", audience="a", jwks_url="https://id/j", algorithms=["HS256"])},
@@ -131,3 +140,20 @@ def test_invalid_args_are_refused_naming_the_field(field: str, changes: dict[str
 
     with pytest.raises(ValueError, match=rf"^{field}: "):
         run_stack("dev", program=program)
+
+
+def test_recovery_window_is_what_secrets_manager_accepts() -> None:
+    # DeleteSecret: RecoveryWindowInDays 7-30, or ForceDeleteWithoutRecovery (0 here); nothing else.
+    assert {0, *range(7, 31)} == SECRET_RECOVERY_WINDOW_DAYS
+    assert RECOVERY_WINDOW_DAYS in SECRET_RECOVERY_WINDOW_DAYS
+
+
+@pytest.mark.parametrize(("stack", "days", "ok"), [("dev", 7, True), ("prod", 0, True), ("dev", 5, False)])
+def test_config_validates_the_recovery_window_naming_the_key(stack: str, days: int, ok: bool) -> None:
+    values = {k.removeprefix("visionrag:"): v for k, v in read_stack_file(stack).items() if k.startswith("visionrag:")}
+    values["secrets"] = {"recoveryWindowDays": days}
+    if ok:
+        assert load_stack_config(stack, values).secrets.recovery_window_days == days
+    else:
+        with pytest.raises(ConfigError, match=r"secrets\.recoveryWindowDays"):
+            load_stack_config(stack, values)

@@ -7,11 +7,20 @@ from typing import Any
 
 import pytest
 
+from infra.naming import S3_BUCKET_NAME_MAX
 from infra.storage import BUCKETS, Storage, StorageArgs, bucket_names
 from stacks.config import ConfigError, StackConfig
-from stacks.offline import Record, RecordedResource, run_stack
+from stacks.config.loader import load_stack_config
+from stacks.engine.offline import Record, RecordedResource, read_stack_file, run_stack
 
 STACKS = ("dev", "staging", "prod")
+ACCOUNT = "123456789012"  # the offline engine's account (stacks/engine/mocks.py)
+PROD = f"visionrag-prod-{ACCOUNT}-us-east-1"
+REPLICA = f"visionrag-prod-{ACCOUNT}-us-west-2"
+# Pulumi.prod.yaml's values, so a config-only test can vary just the names.
+_PROD_MINIMAL = {
+    k.removeprefix("visionrag:"): v for k, v in read_stack_file("prod").items() if k.startswith("visionrag:")
+}
 REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
 
@@ -42,7 +51,7 @@ def _rules(record: Record, component: str) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("stack", STACKS)
 def test_five_buckets_with_deterministic_names_are_exported(records: dict[str, Record], stack: str) -> None:
     record = records[stack]
-    expected = {purpose: f"visionrag-{stack}-{purpose}" for purpose in BUCKETS}
+    expected = {purpose: f"visionrag-{stack}-{ACCOUNT}-us-east-1-{purpose}" for purpose in BUCKETS}
     assert record.outputs["bucketNames"] == expected
     storage = _storage(record)
     children = {c.name for c in record.children(storage.urn) if c.type == "visionrag:infra:SecureBucket"}
@@ -61,7 +70,7 @@ def test_audit_object_lock_follows_the_tier(records: dict[str, Record]) -> None:
         assert lock.name == "storage-audit-object-lock"
         assert lock.inputs["objectLockEnabled"] == "Enabled"
         assert lock.inputs["rule"] == {"defaultRetention": {"mode": mode, "days": days}}
-        assert lock.inputs["bucket"] == f"visionrag-{record.stack}-audit"
+        assert lock.inputs["bucket"] == f"visionrag-{record.stack}-{ACCOUNT}-us-east-1-audit"
     # Only the audit bucket is locked.
     for record in (staging, prod):
         locked = [b for b in record.of_type("aws:s3/bucket:Bucket") if b.inputs["objectLockEnabled"]]
@@ -101,7 +110,7 @@ def test_access_logs_bucket_accepts_log_delivery_only_from_this_account(records:
     s3_logs = statements["S3ServerAccessLogDelivery"]
     assert s3_logs["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert s3_logs["Action"] == "s3:PutObject"
-    assert s3_logs["Resource"] == "arn:aws:s3:::visionrag-prod-access-logs/*"
+    assert s3_logs["Resource"] == f"arn:aws:s3:::{PROD}-access-logs/*"
     assert s3_logs["Condition"] == {
         "StringEquals": {"aws:SourceAccount": "123456789012"},
         "ArnLike": {"aws:SourceArn": "arn:aws:s3:::visionrag-prod-*"},
@@ -113,7 +122,7 @@ def test_access_logs_bucket_accepts_log_delivery_only_from_this_account(records:
     }
     assert alb["Action"] == "s3:PutObject"
     prefix = record.config.edge.access_log_prefix
-    assert alb["Resource"] == f"arn:aws:s3:::visionrag-prod-access-logs/{prefix}/AWSLogs/123456789012/*"
+    assert alb["Resource"] == f"arn:aws:s3:::{PROD}-access-logs/{prefix}/AWSLogs/123456789012/*"
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
@@ -138,9 +147,9 @@ def test_prod_replicas_live_in_the_replica_region_with_the_same_guarantees(recor
     assert provider.inputs["region"] == record.config.replica_region == "us-west-2"
     provider_ref = f"{provider.urn}::{provider.outputs.get('id', provider.name + '-id')}"
     assert record.outputs["replicaBucketNames"] == {
-        "pages": "visionrag-prod-pages-us-west-2",
-        "snapshots": "visionrag-prod-snapshots-us-west-2",
-        "access-logs": "visionrag-prod-access-logs-us-west-2",
+        "pages": f"{REPLICA}-pages-replica",
+        "snapshots": f"{REPLICA}-snapshots-replica",
+        "access-logs": f"{REPLICA}-access-logs-replica",
     }
     replica_key = record.one("aws:kms/key:Key", "storage-replica-key")
     assert replica_key.provider == provider_ref and replica_key.inputs["region"] == "us-west-2"
@@ -170,13 +179,13 @@ def test_prod_replicates_pages_and_snapshots_with_sse_kms(records: dict[str, Rec
     assert set(configs) == {"storage-pages-replication", "storage-snapshots-replication"}
     for purpose in ("pages", "snapshots"):
         config = configs[f"storage-{purpose}-replication"]
-        assert config.inputs["bucket"] == f"visionrag-prod-{purpose}"
+        assert config.inputs["bucket"] == f"{PROD}-{purpose}"
         assert config.inputs["role"] == role.outputs["arn"]
         (rule,) = config.inputs["rules"]
         assert rule["status"] == "Enabled"
         assert rule["sourceSelectionCriteria"] == {"sseKmsEncryptedObjects": {"status": "Enabled"}}
         assert rule["destination"] == {
-            "bucket": f"arn:aws:s3:::visionrag-prod-{purpose}-us-west-2",
+            "bucket": f"arn:aws:s3:::{REPLICA}-{purpose}-replica",
             "storageClass": "STANDARD",
             "encryptionConfiguration": {"replicaKmsKeyId": replica_key_arn},
         }
@@ -195,8 +204,8 @@ def test_replication_role_is_scoped_to_its_buckets_and_keys(records: dict[str, R
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
     doc = json.loads(record.one("aws:iam/rolePolicy:RolePolicy", "storage-replication-policy").inputs["policy"])
     statements = {s["Sid"]: s for s in doc["Statement"]}
-    sources = ["arn:aws:s3:::visionrag-prod-pages", "arn:aws:s3:::visionrag-prod-snapshots"]
-    targets = [f"{a}-us-west-2" for a in sources]
+    sources = [f"arn:aws:s3:::{PROD}-pages", f"arn:aws:s3:::{PROD}-snapshots"]
+    targets = [f"arn:aws:s3:::{REPLICA}-pages-replica", f"arn:aws:s3:::{REPLICA}-snapshots-replica"]
     assert statements["ReadSourceReplicationConfig"]["Resource"] == sources
     assert statements["ReadSourceObjectVersions"]["Resource"] == [f"{a}/*" for a in sources]
     assert statements["WriteReplicas"]["Resource"] == [f"{a}/*" for a in targets]
@@ -216,13 +225,45 @@ def test_replication_role_is_scoped_to_its_buckets_and_keys(records: dict[str, R
         assert "*" not in resources, statement["Sid"]
 
 
-def test_bucket_names_fit_s3s_limit_for_the_longest_config() -> None:
-    names = bucket_names("a" * 20 + "-staging", "us-east-1", "ap-southeast-2")
-    assert max(len(n) for n in names.values()) <= 63
+def test_bucket_names_are_global_per_account_and_region() -> None:
+    # Two accounts, or two regions of one account, never share a bucket name; the purpose stays the suffix.
+    a = bucket_names("visionrag-dev", "111111111111", "us-east-1", None)
+    b = bucket_names("visionrag-dev", "222222222222", "us-east-1", None)
+    c = bucket_names("visionrag-dev", "111111111111", "eu-west-1", None)
+    assert not set(a.values()) & set(b.values()) and not set(a.values()) & set(c.values())
+    assert all(name.endswith(f"-{purpose}") for purpose, name in a.items())
+    assert "111111111111" in a["pages"] and "us-east-1" in a["pages"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fits"),
+    [
+        # prod replicates: the longest name is the replica access-logs bucket in the replica region.
+        ({"visionrag:namePrefix": "visionrag"}, True),
+        ({"visionrag:namePrefix": "visionrag-platform"}, False),
+        ({"visionrag:namePrefix": "vr", "visionrag:replicaRegion": "ap-southeast-2"}, True),
+    ],
+)
+def test_config_refuses_a_prefix_whose_bucket_names_exceed_63_characters(overrides: dict[str, Any], fits: bool) -> None:
+    values = {**_PROD_MINIMAL, "tier": "prod", "region": "us-east-1", "replicaRegion": "us-west-2"}
+    values.update({k.removeprefix("visionrag:"): v for k, v in overrides.items()})
+    longest = max(
+        len(n)
+        for n in bucket_names(
+            f"{values['namePrefix']}-prod", ACCOUNT, str(values["region"]), str(values["replicaRegion"])
+        ).values()
+    )
+    assert (longest <= S3_BUCKET_NAME_MAX) is fits
+    if fits:
+        load_stack_config("prod", values)
+    else:
+        with pytest.raises(ConfigError, match=rf"namePrefix: .* {longest} characters; S3 allows at most 63"):
+            load_stack_config("prod", values)
 
 
 _GOOD: dict[str, Any] = {
     "name_prefix": "visionrag-dev",
+    "account_id": ACCOUNT,
     "region": "us-east-1",
     "s3_key_arn": "arn:aws:kms:us-east-1:123456789012:key/x",
     "noncurrent_version_expiry_days": 7,
@@ -244,9 +285,10 @@ _GOOD: dict[str, Any] = {
         ("audit_object_lock", {"audit_object_lock": "strict"}),
         ("snapshot_retention_days", {"snapshot_retention_days": 0}),
         ("alb_log_prefix", {"alb_log_prefix": "alb/"}),
+        ("account_id", {"account_id": "12345"}),
         (
-            r"name_prefix \(bucket 'access-logs-replica'\)",
-            {"name_prefix": "a" * 37, "replication": True, "replica_region": "ap-southeast-2"},
+            r"name_prefix \(bucket '[a-z-]+-replica'\)",
+            {"name_prefix": "a" * 20, "replication": True, "replica_region": "ap-southeast-2"},
         ),
     ],
 )
@@ -290,13 +332,18 @@ def test_dev_and_prod_differ_exactly_as_the_tiers_say(records: dict[str, Record]
     dev, prod = _type_counts(records["dev"]), _type_counts(records["prod"])
     diff = {t: prod.get(t, 0) - dev.get(t, 0) for t in set(dev) | set(prod) if prod.get(t, 0) != dev.get(t, 0)}
     s3 = "aws:s3/"
+    # One subnet (and route-table association) per subnet tier in the third AZ (public, private, intra, control).
+    subnet_tiers = dev["aws:ec2/subnet:Subnet"] // records["dev"].config.network.az_count
     assert diff == {
-        # network: a third AZ (3 more subnets, each associated), a NAT (+EIP) per AZ, a private route table per AZ
-        "aws:ec2/subnet:Subnet": 3,
-        "aws:ec2/routeTableAssociation:RouteTableAssociation": 3,
+        # network: a third AZ (a subnet per tier, each associated), a NAT (+EIP) per AZ, a private route table per AZ
+        "aws:ec2/subnet:Subnet": subnet_tiers,
+        "aws:ec2/routeTableAssociation:RouteTableAssociation": subnet_tiers,
         "aws:ec2/routeTable:RouteTable": 1,
         "aws:ec2/natGateway:NatGateway": 2,
         "aws:ec2/eip:Eip": 2,
+        # interface endpoints: none in dev (cost; its API calls take the NAT), every one in prod (network tier)
+        "aws:ec2/vpcEndpoint:VpcEndpoint": len(records["prod"].config.network.interface_endpoints)
+        - len(records["dev"].config.network.interface_endpoints),
         # audit bucket: Object Lock in prod only (dev: off)
         f"{s3}bucketObjectLockConfiguration:BucketObjectLockConfiguration": 1,
         # replication: provider, replica key + alias, 3 replica buckets (2 of them logging), role, 2 configs

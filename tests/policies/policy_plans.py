@@ -69,7 +69,7 @@ class PlanBuilder:
 
 
 def _mock_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Inputs echoed plus id and ARN, the way stacks/mocks.py answers for AWS resources."""
+    """Inputs echoed plus id and ARN, the way stacks/engine/mocks.py answers for AWS resources."""
     ident = inputs.get("bucket") or inputs.get("name") or name
     out = {**inputs, "id": ident}
     if type_.startswith("aws:"):
@@ -330,10 +330,12 @@ def _workload(
 
 # (group, instance type, (min, max, desired), gpu) per tier, as stacks/config/tiers.py sizes them.
 NODE_GROUPS = {
-    "dev": (("system", "m6i.large", (2.0, 4.0, 2.0), False), ("gpu", "g5.xlarge", (0.0, 1.0, 0.0), True)),
+    "dev": (("system", "t3a.medium", (2.0, 4.0, 2.0), False), ("gpu", "g5.xlarge", (0.0, 1.0, 0.0), True)),
     "staging": (("system", "m6i.large", (3.0, 6.0, 3.0), False), ("gpu", "g5.xlarge", (0.0, 2.0, 0.0), True)),
     "prod": (("system", "m6i.xlarge", (3.0, 9.0, 3.0), False), ("gpu", "g5.2xlarge", (1.0, 4.0, 1.0), True)),
 }
+# Groups on Spot capacity, with the interchangeable types tiers.py lists for them (dev's system nodes only).
+SPOT_GROUPS = {("dev", "system"): ["t3a.medium", "t3.medium"]}
 
 
 def compliant_plan(stack: str = "prod") -> dict[str, Any]:
@@ -411,6 +413,8 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
                 **prov,
             )
         )
+        if stack == "dev" and i > 0:
+            continue  # as tiers.py: dev shares one NAT gateway
         eip = b.add("aws:ec2/eip:Eip", f"visionrag-{stack}-nat-{az}", {"domain": "vpc"}, parent=net, **prov)
         b.add(
             "aws:ec2/natGateway:NatGateway",
@@ -441,7 +445,8 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
         **prov,
     )
     subnet_names = [f"visionrag-{stack}-private-{az}" for az in "abc"]
-    for svc in ("ecr.api", "ecr.dkr", "sts", "kms", "logs", "secretsmanager", "ec2"):
+    # As tiers.py: dev has no interface endpoints (its NAT gateway carries that traffic).
+    for svc in () if stack == "dev" else ("ecr.api", "ecr.dkr", "sts", "kms", "logs", "secretsmanager", "ec2"):
         b.add(
             "aws:ec2/vpcEndpoint:VpcEndpoint",
             f"visionrag-{stack}-{svc}",
@@ -512,6 +517,45 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
             parent=sec,
             **prov,
         )
+    # ---- identity (infra/identity.py): the stack's Cognito user pool and its web client
+    ident = b.add("visionrag:infra:Identity", "identity", {})
+    hardened = stack != "dev"
+    b.add(
+        "aws:cognito/userPool:UserPool",
+        "identity-users",
+        {
+            "name": f"visionrag-{stack}-users",
+            "passwordPolicy": {
+                "minimumLength": 14.0,
+                "requireLowercase": True,
+                "requireUppercase": True,
+                "requireNumbers": True,
+                "requireSymbols": True,
+                "temporaryPasswordValidityDays": 3.0,
+            },
+            "mfaConfiguration": "ON" if hardened else "OPTIONAL",
+            "softwareTokenMfaConfiguration": {"enabled": True},
+            "adminCreateUserConfig": {"allowAdminCreateUserOnly": True},
+            "deletionProtection": "ACTIVE" if hardened else "INACTIVE",
+        },
+        parent=ident,
+        **prov,
+    )
+    b.add(
+        "aws:cognito/userPoolClient:UserPoolClient",
+        "identity-web",
+        {
+            "name": f"visionrag-{stack}-web",
+            "generateSecret": True,
+            "allowedOauthFlows": ["code"],
+            "allowedOauthScopes": ["openid", "email", "profile"],
+            "callbackUrls": [f"https://{stack}.visionrag.example.com/api/auth/callback/cognito"],
+            "preventUserExistenceErrors": "ENABLED",
+            "enableTokenRevocation": True,
+        },
+        parent=ident,
+        **prov,
+    )
     cache = b.add("visionrag:infra:Cache", "cache", {})
     b.add(
         "aws:elasticache/replicationGroup:ReplicationGroup",
@@ -521,7 +565,7 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
             "description": "rate limits and jobs",
             "engine": "valkey",
             "engineVersion": "8.0",
-            "nodeType": "cache.r7g.large",
+            "nodeType": "cache.t4g.micro" if stack == "dev" else "cache.r7g.large",
             "numCacheClusters": 2.0,
             "multiAzEnabled": True,
             "automaticFailoverEnabled": True,
@@ -616,7 +660,6 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
             "routingHttpResponseStrictTransportSecurityHeaderValue": "max-age=63072000; includeSubDomains; preload",
             "routingHttpResponseXContentTypeOptionsHeaderValue": "nosniff",
             "routingHttpResponseXFrameOptionsHeaderValue": "DENY",
-            "routingHttpResponseContentSecurityPolicyHeaderValue": "default-src 'self'",
         },
         deps=[alb],
         parent=edge,
@@ -657,6 +700,66 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
         f"visionrag-{stack}-waf-alb",
         {"resourceArn": alb_arn, "webAclArn": f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/waf"},
         deps=[alb, acl],
+        parent=edge,
+        **prov,
+    )
+    # CloudFront in front of the ALB (infra/cdn.py): its own CLOUDFRONT ACL, headers policy and logs.
+    cdn_acl = b.add(
+        "aws:wafv2/webAcl:WebAcl",
+        f"visionrag-{stack}-cdn",
+        {"name": f"visionrag-{stack}-cdn", "scope": "CLOUDFRONT", "defaultAction": {"allow": {}}, "rules": []},
+        parent=edge,
+        **prov,
+    )
+    headers = b.add(
+        "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy",
+        f"visionrag-{stack}-security-headers",
+        {
+            "name": f"visionrag-{stack}-security-headers",
+            "securityHeadersConfig": {
+                "strictTransportSecurity": {
+                    "accessControlMaxAgeSec": 63072000.0,
+                    "includeSubdomains": True,
+                    "preload": True,
+                    "override": True,
+                },
+                "contentTypeOptions": {"override": True},
+                "frameOptions": {"frameOption": "DENY", "override": True},
+            },
+        },
+        parent=edge,
+        **prov,
+    )
+    behaviour = {
+        "viewerProtocolPolicy": "redirect-to-https",
+        "responseHeadersPolicyId": f"visionrag-{stack}-security-headers",
+        "cachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+    }
+    distribution = b.add(
+        "aws:cloudfront/distribution:Distribution",
+        f"visionrag-{stack}-cdn-distribution",
+        {
+            "enabled": True,
+            "webAclId": f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/webacl/visionrag-{stack}-cdn",
+            "origins": [{"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "https-only"}}],
+            "defaultCacheBehavior": behaviour,
+            "orderedCacheBehaviors": [{**behaviour, "pathPattern": "/_next/static/*"}],
+            "viewerCertificate": {
+                "acmCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/cdn",
+                "sslSupportMethod": "sni-only",
+                "minimumProtocolVersion": "TLSv1.2_2021",
+            },
+        },
+        deps=[alb, cdn_acl, headers],
+        parent=edge,
+        **prov,
+    )
+    b.add(
+        "aws:cloudwatch/logDeliverySource:LogDeliverySource",
+        f"visionrag-{stack}-cdn-logs",
+        {"name": f"visionrag-{stack}-cdn", "logType": "ACCESS_LOGS"},
+        deps=[distribution],
+        prop_deps={"resourceArn": [distribution]},
         parent=edge,
         **prov,
     )
@@ -735,7 +838,7 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
                         "ebs": {
                             "encrypted": "true",
                             "kmsKeyId": kms_arn("ebs"),
-                            "volumeSize": 100.0,
+                            "volumeSize": 40.0 if stack == "dev" and not gpu else 100.0,  # as tiers.py
                             "volumeType": "gp3",
                             "deleteOnTermination": "true",
                         },
@@ -750,8 +853,8 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
             "nodeGroupName": f"visionrag-{stack}-{group}",
             "nodeRoleArn": f"arn:aws:iam::{ACCOUNT}:role/nodes",
             "subnetIds": subnet_names,
-            "instanceTypes": [itype],
-            "capacityType": "ON_DEMAND",
+            "instanceTypes": SPOT_GROUPS.get((stack, group), [itype]),
+            "capacityType": "SPOT" if (stack, group) in SPOT_GROUPS else "ON_DEMAND",
             "scalingConfig": {"minSize": sizes[0], "maxSize": sizes[1], "desiredSize": sizes[2]},
             "launchTemplate": {"id": f"visionrag-{stack}-{group}", "version": "1"},
             "amiType": "AL2023_x86_64_NVIDIA" if gpu else "AL2023_x86_64_STANDARD",
@@ -844,7 +947,14 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
             "namespace": "visionrag-system",
             "repositoryOpts": {"repo": "https://nvidia.github.io/k8s-device-plugin"},
             "values": {
-                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
+                "tolerations": [
+                    {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+                ],
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "64Mi"},
+                    "limits": {"cpu": "200m", "memory": "256Mi"},
+                },
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"], "add": []}},
             },
         },
         provider=k8s,
@@ -911,7 +1021,7 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
                     "spec": {
                         "accessModes": ["ReadWriteOnce"],
                         "storageClassName": "gp3-encrypted",
-                        "resources": {"requests": {"storage": "200Gi"}},
+                        "resources": {"requests": {"storage": "20Gi" if stack == "dev" else "200Gi"}},
                     },
                 }
             ],

@@ -148,3 +148,15 @@ def test_markdown_for_pull_request_comments(broken_plan_file: Path) -> None:
     assert lines[0] == "**Policy pack fails**: 2 mandatory, 0 advisory"
     assert "| mandatory | `alb-listener-tls` | `visionrag-prod-https` |" in out
     assert len([line for line in lines if line.startswith("| mandatory")]) == 2
+
+
+def test_another_stacks_pack_config_is_warned_about(plan, tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    plan["stack"] = "prod"
+    path.write_text(json.dumps(plan))
+    dev = str(ROOT / "policies" / "config" / "dev.json")
+    _, _, err = _run(str(path), "--config", dev)
+    assert "warning: the plan is stack 'prod'" in err and "pack config of stack 'dev'" in err
+    assert "use policies/config/prod.json" in err
+    _, _, err = _run(str(path), "--config", PROD)
+    assert "warning" not in err

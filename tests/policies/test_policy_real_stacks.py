@@ -61,7 +61,7 @@ def _bucket_sibling(plan: Plan, type_: str, bucket: str) -> dict[str, Any]:
     return _pick(plan, type_, lambda r: r["inputs"].get("bucket") == bucket)
 
 
-PAGES = "visionrag-prod-pages"
+PAGES = "visionrag-prod-123456789012-us-east-1-pages"  # <prefix>-<tier>-<account>-<region>-<purpose>
 
 
 def _public_policy(plan: Plan) -> None:

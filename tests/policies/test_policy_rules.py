@@ -251,12 +251,31 @@ def setter(type_: str, name: str | None, path: tuple[str | int, ...], value: Any
 
 
 _DELETE = object()
+_KEY_POLICY_NAMING_AUTOSCALING = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AutoScalingUsesTheKey",
+                "Effect": "Allow",
+                "Principal": {
+                    "AWS": "arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/"
+                    "AWSServiceRoleForAutoScaling"
+                },
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*", "kms:CreateGrant"],
+                "Resource": "*",
+            }
+        ],
+    }
+)
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 NG = "aws:eks/nodeGroup:NodeGroup"
 EKS = "aws:eks/cluster:Cluster"
 LISTENER = "aws:lb/listener:Listener"
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 ECR = "aws:ecr/repository:Repository"
+CDN = "aws:cloudfront/distribution:Distribution"
+CDN_HEADERS = "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy"
 
 FLAG_CASES = [
     Case("s3-public-access-block", "flag-off", setter(PAB, "-pages-pab", ("blockPublicPolicy",), False)),
@@ -334,6 +353,12 @@ FLAG_CASES = [
         "kms-no-lockout-bypass", "bypass", setter("aws:kms/key:Key", "-eks", ("bypassPolicyLockoutSafetyCheck",), True)
     ),
     Case("kms-deletion-window", "short", setter("aws:kms/key:Key", "-logs", ("deletionWindowInDays",), 5.0)),
+    Case(
+        "kms-service-linked-roles-exist",
+        "role-not-created",
+        # The fresh-account defect: the EBS key policy names the Auto Scaling role, and nothing creates it.
+        setter("aws:kms/key:Key", "-ebs", ("policy",), _KEY_POLICY_NAMING_AUTOSCALING),
+    ),
     Case(
         "log-group-encrypted-retained",
         "no-key",
@@ -422,6 +447,13 @@ FLAG_CASES = [
     ),
     Case("eks-gpu-node-group", "family", setter(NG, "-gpu", ("instanceTypes",), ["g4dn.xlarge"])),
     Case("eks-gpu-node-group", "cpu-ami", setter(NG, "-gpu", ("amiType",), "AL2023_x86_64_STANDARD")),
+    Case("eks-node-group-capacity", "spot-outside-dev", setter(NG, "-system", ("capacityType",), "SPOT")),
+    Case(
+        "eks-node-group-capacity",
+        "spot-one-pool",
+        lambda p: _inputs(p, NG, "-system").update(capacityType="SPOT", instanceTypes=["t3a.medium"]),
+        stack="dev",
+    ),
     Case("alb-listener-tls", "old-policy", setter(LISTENER, "-https", ("sslPolicy",), "ELBSecurityPolicy-2016-08")),
     Case(
         "alb-listener-tls",
@@ -437,6 +469,11 @@ FLAG_CASES = [
         "alb-security-headers",
         "short-hsts",
         setter(LISTENER, "-https", ("routingHttpResponseStrictTransportSecurityHeaderValue",), "max-age=300"),
+    ),
+    Case(
+        "alb-security-headers",
+        "listener-csp",  # per listener = on the apex too, over the frontend's nonce CSP
+        setter(LISTENER, "-https", ("routingHttpResponseContentSecurityPolicyHeaderValue",), "default-src 'self'"),
     ),
     Case("alb-access-logs", "off", setter(ALB, None, ("accessLogs", "enabled"), False)),
     Case("alb-drop-invalid-headers", "off", setter(ALB, None, ("dropInvalidHeaderFields",), False)),
@@ -567,6 +604,31 @@ FLAG_CASES = [
     Case("iam-trust-scoped", "irsa-without-sub", _irsa_without_sub),
     Case("iam-trust-scoped", "anyone", _trust_anyone),
     Case(
+        "cognito-user-pool-hardened",
+        "short-password",
+        setter("aws:cognito/userPool:UserPool", "identity-users", ("passwordPolicy", "minimumLength"), 8.0),
+    ),
+    Case(
+        "cognito-user-pool-hardened",
+        "mfa-optional",
+        setter("aws:cognito/userPool:UserPool", "identity-users", ("mfaConfiguration",), "OPTIONAL"),
+    ),
+    Case(
+        "cognito-user-pool-hardened",
+        "self-sign-up",
+        setter(
+            "aws:cognito/userPool:UserPool",
+            "identity-users",
+            ("adminCreateUserConfig", "allowAdminCreateUserOnly"),
+            False,
+        ),
+    ),
+    Case(
+        "cognito-user-pool-hardened",
+        "implicit-flow",
+        setter("aws:cognito/userPoolClient:UserPoolClient", "identity-web", ("allowedOauthFlows",), ["implicit"]),
+    ),
+    Case(
         "eks-access-entries",
         "creator-admin",
         lambda p: _inputs(p, EKS)["accessConfig"].pop("bootstrapClusterCreatorAdminPermissions"),
@@ -592,6 +654,96 @@ FLAG_CASES = [
         "gpu-device-plugin",
         "unpinned",
         setter("kubernetes:helm.sh/v3:Release", "nvidia-device-plugin", ("version",), _DELETE),
+    ),
+    Case(
+        "k8s-no-pod-subnet-sources",
+        "vpc-wide-ipblock",
+        lambda p: _add(
+            p,
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+            "allow-api",
+            {
+                "metadata": {"name": "allow-api", "namespace": "visionrag"},
+                "spec": {
+                    "podSelector": {"matchLabels": {"visionrag.io/role": "api"}},
+                    "policyTypes": ["Ingress"],
+                    # "The ALB" as the VPC CIDR: the node groups' subnets (every pod) are inside it.
+                    "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}], "ports": [{"port": 8000}]}],
+                },
+            },
+            [],
+        ),
+    ),
+    Case(
+        "k8s-no-pod-subnet-sources",
+        "trusted-proxies-vpc",
+        lambda p: (
+            _container(p, "api")
+            .setdefault("env", [])
+            .append({"name": "TRUSTED_PROXIES", "value": "10.0.200.0/24,10.0.16.0/22"})
+        ),
+    ),
+    Case(
+        "helm-merged-values-hardened",
+        "chart-default-capability-kept",
+        # Only `drop` set: Helm keeps whatever `add` the chart's defaults or template carry.
+        setter(
+            "kubernetes:helm.sh/v3:Release",
+            "nvidia-device-plugin",
+            ("values", "securityContext", "capabilities"),
+            {"drop": ["ALL"], "add": ["SYS_ADMIN"]},
+        ),
+    ),
+    Case(
+        "helm-merged-values-hardened",
+        "no-requests",
+        setter("kubernetes:helm.sh/v3:Release", "nvidia-device-plugin", ("values", "resources"), _DELETE),
+    ),
+    Case(
+        "helm-merged-values-hardened",
+        "unreviewed-version",
+        setter("kubernetes:helm.sh/v3:Release", "nvidia-device-plugin", ("version",), "0.17.0"),
+    ),
+    Case(
+        "cloudfront-viewer-tls", "tls-1.0", setter(CDN, None, ("viewerCertificate", "minimumProtocolVersion"), "TLSv1")
+    ),
+    Case(
+        "cloudfront-viewer-tls",
+        "default-cert",
+        setter(
+            CDN,
+            None,
+            ("viewerCertificate",),
+            {"cloudfrontDefaultCertificate": True, "minimumProtocolVersion": "TLSv1.2_2021"},
+        ),
+    ),
+    Case(
+        "cloudfront-https-only",
+        "allow-all",
+        setter(CDN, None, ("orderedCacheBehaviors", 0, "viewerProtocolPolicy"), "allow-all"),
+    ),
+    Case(
+        "cloudfront-https-only",
+        "http-origin",
+        setter(CDN, None, ("origins", 0, "customOriginConfig", "originProtocolPolicy"), "http-only"),
+    ),
+    Case("cloudfront-waf", "no-acl", setter(CDN, None, ("webAclId",), _DELETE)),
+    Case(
+        "cloudfront-security-headers",
+        "no-policy",
+        setter(CDN, None, ("defaultCacheBehavior", "responseHeadersPolicyId"), _DELETE),
+    ),
+    Case(
+        "cloudfront-security-headers",
+        "short-hsts",
+        setter(
+            CDN_HEADERS, None, ("securityHeadersConfig", "strictTransportSecurity", "accessControlMaxAgeSec"), 300.0
+        ),
+    ),
+    Case(
+        "cloudfront-access-logs",
+        "no-delivery",
+        lambda p: _drop(p, "aws:cloudwatch/logDeliverySource:LogDeliverySource"),
     ),
     Case("cost-monthly-budget", "overrun", _budget_overrun),
     Case("cost-gpu-ceiling", "max-nodes", setter(NG, "-gpu", ("scalingConfig", "maxSize"), 10.0)),
@@ -700,6 +852,11 @@ PASS_CASES: list[tuple[str, Callable[[Plan], None], str]] = [
         "prod",
     ),
     ("sg-no-public-ingress: VPC-internal source", lambda p: _ingress(p, "vpc", "-nodes", "10.0.0.0/16", 22.0), "prod"),
+    (
+        "eks-node-group-capacity: Spot from two pools in dev",
+        lambda p: _inputs(p, NG, "-system").update(capacityType="SPOT", instanceTypes=["t3a.medium", "t3.medium"]),
+        "dev",
+    ),
     (
         "cost-gpu-ceiling: dev at its ceiling",
         setter(NG, "-gpu", ("scalingConfig",), {"minSize": 0.0, "maxSize": 1.0, "desiredSize": 0.0}),

@@ -18,9 +18,9 @@ import pulumi_aws as aws
 import pytest
 
 from stacks import cli
-from stacks import plan as plan_mod
-from stacks.offline import ROOT, Record, run_stack
-from stacks.plan import build_plan
+from stacks.engine import plan as plan_mod
+from stacks.engine.offline import ROOT, Record, run_stack
+from stacks.engine.plan import build_plan
 
 STACKS = ("dev", "staging", "prod")
 PLAN_KEYS = {
@@ -144,7 +144,7 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
 
 
 def test_verify_is_dispatched(monkeypatch: pytest.MonkeyPatch) -> None:
-    from stacks import verify
+    from stacks.verify import post_deploy as verify
 
     seen: list[list[str]] = []
 
@@ -232,3 +232,32 @@ def test_module_entry_point_propagates_exit_status() -> None:
     helped = subprocess.run([sys.executable, "-m", "stacks", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert helped.returncode == 0
     assert "preview" in helped.stdout and "manifests" in helped.stdout and "verify" in helped.stdout
+
+
+def test_an_invalid_instance_type_is_reported_once(monkeypatch: pytest.MonkeyPatch, record_of: Any) -> None:
+    """awsValues owns value validity; the cost estimate and the cost policies do not repeat it."""
+    # ON_DEMAND: dev's Spot default wants two instance types, and this test is about one bad one.
+    bad = {"instanceTypes": ["m6i.larg"], "capacityType": "ON_DEMAND"}
+    record = record_of("dev", overrides={"visionrag:cluster": {"systemNodes": bad}})
+    monkeypatch.setattr(cli, "run_stack", lambda stack: record)
+    code, out, _ = _cli("preview", "dev", "--format", "json")
+    plan = json.loads(out)
+    assert code == 1 and set(plan) == PLAN_KEYS
+    mentions = [e for e in plan["awsValues"]["errors"] if e["value"] == "m6i.larg"]
+    assert len(mentions) == 1 and "did you mean 'm6i.large'" in mentions[0]["message"]
+    assert not [v for v in plan["violations"] if "m6i.larg" in v["message"]]
+    assert "error" not in plan["cost"] and "invalid AWS value" in plan["cost"]["notice"]
+    assert plan["summary"]["costErrors"] == 0 and plan["summary"]["invalidAwsValues"] == 1
+
+
+def test_a_region_outside_the_price_table_is_advisory(use_records: dict[str, Record]) -> None:
+    plan = build_plan(use_records["dev"])
+    plan["config"]["region"] = "ap-south-2"
+    plan["cost"] = plan_mod.estimate_cost(plan)
+    assert plan["cost"]["available"] and "error" not in plan["cost"]
+    assert plan["cost"]["notice"].startswith("unpriced (advisory): region 'ap-south-2'")
+    assert plan_mod.summarize(plan)["ok"]
+    from stacks.engine.render import render_markdown, render_table
+
+    assert "NOTICE: unpriced (advisory)" in render_table(plan)
+    assert "unpriced (advisory)" in render_markdown(plan)

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from stacks import cli, offline
+from stacks import cli
 from stacks.config import ConfigError
-from stacks.offline import run_stack
+from stacks.config.errors import ConfigFileError
+from stacks.engine import offline
+from stacks.engine.offline import run_stack
 
 DIGEST = "sha256:" + "a" * 64
 CASES: list[tuple[str, str, dict[str, Any], str, list[str]]] = [
@@ -160,4 +162,66 @@ def test_missing_required_key_is_named(tmp_path, engine_never_runs: list[str]) -
         offline.apply_project_config("dev", offline.read_stack_file("dev", tmp_path), tmp_path)
     keys = {k for k, _ in exc.value.problems}
     assert {"edge", "workloads"} <= keys
-    assert "llmApiKey" not in keys  # secrets are supplied by the caller offline
+    assert "llmApiKey" not in keys  # optional: not declared, so never "missing"
+
+
+# ---- issue 15: the CLI's rough edges ---------------------------------------------------------------------------
+
+
+def test_yaml_syntax_error_is_a_config_error_naming_file_and_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    good = (offline.ROOT / "Pulumi.dev.yaml").read_text().splitlines()
+    broken = [*good[:3], "  visionrag:region: [us-east-1", *good[3:]]  # an unclosed flow sequence on line 4
+    (tmp_path / "Pulumi.dev.yaml").write_text("\n".join(broken) + "\n")
+    with pytest.raises(ConfigFileError) as info:
+        offline.read_stack_file("dev", root=tmp_path)
+    assert info.value.file == "Pulumi.dev.yaml"
+    assert info.value.line is not None and info.value.line >= 4
+    # Through the CLI: exit 2, one short message, no traceback.
+    monkeypatch.setattr(cli, "run_stack", lambda stack: offline.read_stack_file(stack, root=tmp_path))
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.main(["preview", "dev"], out=out, err=err) == 2
+    message = err.getvalue()
+    assert f"Pulumi.dev.yaml, line {info.value.line}, column" in message and "not valid YAML" in message
+    assert "Traceback" not in message and len(message.splitlines()) <= 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "meant"),
+    [
+        ({"visionrag:network": {"azCont": 2}}, "visionrag:network.azCont", "azCount"),
+        ({"visionrag:cluster": {"systemNodes": {"instanceType": ["m6i.large"]}}}, "systemNodes.instanceType",
+         "instanceTypes"),
+        ({"visionrag:workloads": {"api": {"replica": 2}}}, "visionrag:workloads.api.replica", "replicas"),
+    ],
+)  # fmt: skip
+def test_unknown_key_says_what_was_meant(overrides: dict[str, Any], key: str, meant: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        run_stack("dev", overrides=overrides)
+    line = next(line for line in str(info.value).splitlines() if key in line)
+    assert f"did you mean {meant!r}?" in line and "allowed: " in line
+
+
+def test_unknown_key_with_nothing_close_lists_the_allowed_keys() -> None:
+    with pytest.raises(ConfigError) as info:
+        run_stack("dev", overrides={"visionrag:cache": {"zzz": 1}})
+    line = next(line for line in str(info.value).splitlines() if "cache.zzz" in line)
+    assert "did you mean" not in line and "allowed: engine, engineVersion, multiAz" in line
+
+
+def test_system_nodes_of_two_architectures_are_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        run_stack(
+            "dev", overrides={"visionrag:cluster": {"systemNodes": {"instanceTypes": ["t3a.medium", "t4g.medium"]}}}
+        )
+    assert "visionrag:cluster.systemNodes.instanceTypes" in str(info.value)
+    assert "mix architectures ['arm64', 'x86_64']" in str(info.value)
+
+
+def test_cache_engine_version_must_be_one_elasticache_runs() -> None:
+    with pytest.raises(ConfigError) as info:
+        run_stack("dev", overrides={"visionrag:cache": {"engineVersion": "8.3"}})
+    assert "visionrag:cache.engineVersion: '8.3' is not an ElastiCache valkey version; allowed: 7.2, 8.0" in str(
+        info.value
+    )

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BeforeValidator
 
 from app.api.deps import PROTECTED, AdminUser, ServicesDep, require_admin
+from app.api.responses import admin as admin_responses
 from app.services.jobs import QUEUE_NAME, REINDEX_FUNCTION
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day(value: object) -> object:
+    """Only the declared `format: date` (YYYY-MM-DD): pydantic alone would also take `0` as a Unix timestamp."""
+    if value is None or (isinstance(value, str) and _ISO_DAY.fullmatch(value)):
+        return value
+    raise ValueError("expected a date as YYYY-MM-DD")
+
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[*PROTECTED, Depends(require_admin)])
 
 
-@router.get("/dead-letters")
+@router.get("/dead-letters", responses=admin_responses(422))
 async def dead_letters(
     user: AdminUser, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
@@ -24,7 +37,7 @@ async def dead_letters(
     )
 
 
-@router.post("/collection/ensure")
+@router.post("/collection/ensure", responses=admin_responses())
 async def ensure_collection(user: AdminUser, services: ServicesDep) -> dict[str, Any]:
     """Create or migrate the Qdrant collection to this release's schema (idempotent)."""
     result = await services.resilience.call(
@@ -41,7 +54,7 @@ async def ensure_collection(user: AdminUser, services: ServicesDep) -> dict[str,
     return out
 
 
-@router.post("/reindex", status_code=202)
+@router.post("/reindex", status_code=202, responses=admin_responses())
 async def reindex(user: AdminUser, services: ServicesDep) -> dict[str, str]:
     """Queue a rebuild of the collection into a new version; the alias switches when it is complete."""
     job_id = uuid.uuid4().hex
@@ -57,7 +70,7 @@ async def reindex(user: AdminUser, services: ServicesDep) -> dict[str, str]:
     return {"job_id": job_id}
 
 
-@router.post("/cache/flush")
+@router.post("/cache/flush", responses=admin_responses())
 async def flush_cache(user: AdminUser, services: ServicesDep) -> dict[str, int]:
     deleted = 0
     async for key in services.redis.scan_iter(match=f"{services.cache.prefix}:*", count=500):
@@ -66,11 +79,13 @@ async def flush_cache(user: AdminUser, services: ServicesDep) -> dict[str, int]:
     return {"deleted": deleted}
 
 
-@router.get("/audit")
+@router.get("/audit", responses=admin_responses(422))
 async def audit_events(
     user: AdminUser,
     services: ServicesDep,
-    day: Annotated[date | None, Query(description="UTC day, default today")] = None,
+    day: Annotated[
+        date | None, BeforeValidator(_iso_day), Query(description="UTC day (YYYY-MM-DD), default today")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     """Audit events of one day (newest last). Reading the audit log is itself audited."""
@@ -85,7 +100,7 @@ async def audit_events(
     return events
 
 
-@router.get("/breakers")
+@router.get("/breakers", responses=admin_responses())
 async def breakers(user: AdminUser, services: ServicesDep) -> dict[str, str]:
     return {
         name: services.resilience.state(name) for name in ("qdrant", "storage", "embedder", "llm", "redis", "audit")

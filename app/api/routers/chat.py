@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from app.api.deps import PROTECTED, CurrentUser, ServicesDep, limit_chat
+from app.api.responses import protected
 from app.api.routers.search import label_for, present, retrieve
 from app.api.schemas import ChatRequest, ChatResponse
 from app.core.metrics import CHAT_REQUESTS
@@ -27,7 +28,13 @@ SYSTEM_PROMPT = (
     "/chat",
     response_model=ChatResponse,
     dependencies=[Depends(limit_chat)],
-    responses={429: {"description": "rate limit or daily token budget exceeded"}, 503: {"description": "LLM down"}},
+    responses=protected(
+        400,
+        422,
+        _422="invalid body, or the message was rejected by moderation",
+        _429="rate limit or daily token budget exceeded",
+        _503="a dependency is down, or no LLM is configured",
+    ),
 )
 async def chat(body: ChatRequest, user: CurrentUser, services: ServicesDep) -> ChatResponse:
     settings = services.settings
@@ -38,7 +45,8 @@ async def chat(body: ChatRequest, user: CurrentUser, services: ServicesDep) -> C
         CHAT_REQUESTS.labels(outcome="retrieval_only").inc()
         return ChatResponse(text="AI responses are disabled.", images=images)
     if services.chat is None:
-        raise HTTPException(503, "chat is not configured (OPENAI_API_KEY unset)")
+        # The stack sets no visionrag:llmApiKey (it is optional): say so, rather than fail like an outage.
+        raise HTTPException(503, "chat is not configured: no LLM API key (OPENAI_API_KEY unset)")
 
     version = await services.collection_version()
     history = [turn.model_dump() for turn in body.chat_history]

@@ -15,12 +15,14 @@ from fastapi import APIRouter, HTTPException, Path
 from app.api.auth import Principal
 from app.api.container import AppServices
 from app.api.deps import PROTECTED, CurrentUser, ServicesDep
+from app.api.responses import protected
 from app.api.routers.index import manifest_key
 from app.api.schemas import DeletedView, DocumentExport, DocumentView
 from app.services.storage import ObjectNotFound, document_prefixes
 
 router = APIRouter(prefix="/documents", tags=["documents"], dependencies=PROTECTED)
 
+_RESPONSES = protected(404, 422, _404="no such document, or not the caller's")
 DocumentId = Annotated[str, Path(pattern=r"^[a-f0-9]{32}$", description="document id (32 hex characters)")]
 
 
@@ -58,12 +60,12 @@ async def _view(services: AppServices, manifest: dict[str, Any]) -> DocumentView
     )
 
 
-@router.get("/{document_id}", response_model=DocumentView, responses={404: {"description": "not found"}})
+@router.get("/{document_id}", response_model=DocumentView, responses=_RESPONSES)
 async def get_document(document_id: DocumentId, user: CurrentUser, services: ServicesDep) -> DocumentView:
     return await _view(services, await _manifest(services, document_id, user))
 
 
-@router.get("/{document_id}/export", response_model=DocumentExport, responses={404: {"description": "not found"}})
+@router.get("/{document_id}/export", response_model=DocumentExport, responses=_RESPONSES)
 async def export_document(document_id: DocumentId, user: CurrentUser, services: ServicesDep) -> DocumentExport:
     """Everything stored about a document (data-subject access): metadata, page payloads, download links."""
     manifest = await _manifest(services, document_id, user)
@@ -89,7 +91,7 @@ async def export_document(document_id: DocumentId, user: CurrentUser, services: 
     )
 
 
-@router.delete("/{document_id}", response_model=DeletedView, responses={404: {"description": "not found"}})
+@router.delete("/{document_id}", response_model=DeletedView, responses=_RESPONSES)
 async def delete_document(document_id: DocumentId, user: CurrentUser, services: ServicesDep) -> DeletedView:
     manifest = await _manifest(services, document_id, user)
     timeout = services.settings.s3_timeout_s * 2

@@ -15,6 +15,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from app.api.auth import Principal
 from app.api.deps import PROTECTED, CurrentUser, ServicesDep, limit_upload
+from app.api.responses import protected
 from app.api.schemas import JobAccepted, JobView
 from app.api.uploads import UploadSession
 from app.core.logging import get_logger
@@ -34,7 +35,10 @@ _MULTIPART_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["files"],
-                    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "properties": {
+                        # maxItems is MAX_UPLOAD_FILES, a setting: app.api.openapi fills it in per app.
+                        "files": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}}
+                    },
                 }
             }
         },
@@ -68,11 +72,14 @@ async def _visible_job(services: ServicesDep, job_id: str, user: Principal) -> J
     response_model=JobAccepted,
     dependencies=[Depends(limit_upload)],
     openapi_extra=_MULTIPART_BODY,
-    responses={
-        413: {"description": "too large, or too many files"},
-        415: {"description": "not multipart, or a file is not a PDF"},
-        422: {"description": "corrupt PDF, too many pages, or rejected by the malware scan"},
-    },
+    responses=protected(
+        400,
+        415,
+        422,
+        _413="too large, or too many files",
+        _415="not multipart, or a file is not a PDF",
+        _422="no file, a corrupt PDF, too many pages, or rejected by the malware scan",
+    ),
 )
 async def index(request: Request, user: CurrentUser, services: ServicesDep) -> JobAccepted:
     settings = services.settings
@@ -159,12 +166,12 @@ async def index(request: Request, user: CurrentUser, services: ServicesDep) -> J
     return JobAccepted(job_id=jobs[0]["job_id"], jobs=[{k: v for k, v in j.items() if k != "key"} for j in jobs])
 
 
-@router.get("/jobs/{job_id}", response_model=JobView, responses={404: {"description": "no such job"}})
+@router.get("/jobs/{job_id}", response_model=JobView, responses=protected(404, 422, _404="no such job"))
 async def get_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     return _job_view(await _visible_job(services, job_id, user))
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobView, responses={404: {"description": "no such job"}})
+@router.post("/jobs/{job_id}/cancel", response_model=JobView, responses=protected(404, 422, _404="no such job"))
 async def cancel_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     await _visible_job(services, job_id, user)
     await services.jobs.request_cancel(job_id)
@@ -175,7 +182,7 @@ async def cancel_job(job_id: JobId, user: CurrentUser, services: ServicesDep) ->
 @router.get(
     "/progress/stream/{job_id}",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, 404: {"description": "no such job"}},
+    responses={200: {"content": {"text/event-stream": {}}}, **protected(404, 422, _404="no such job")},
 )
 async def progress_stream(job_id: JobId, user: CurrentUser, services: ServicesDep) -> EventSourceResponse:
     await _visible_job(services, job_id, user)

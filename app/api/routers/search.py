@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from app.api.auth import Principal
 from app.api.container import AppServices
 from app.api.deps import PROTECTED, CurrentUser, ServicesDep, limit_search
+from app.api.responses import protected
 from app.api.schemas import SearchItem
 from app.core.metrics import SEARCH_REQUESTS
 
@@ -60,7 +61,7 @@ def present(services: AppServices, results: list[dict[str, Any]]) -> list[Search
     return items
 
 
-@router.get("/search", response_model=list[SearchItem], dependencies=[Depends(limit_search)])
+@router.get("/search", response_model=list[SearchItem], dependencies=[Depends(limit_search)], responses=protected(422))
 async def search(
     user: CurrentUser,
     services: ServicesDep,

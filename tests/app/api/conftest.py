@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from app.api.container import AppServices
 from app.api.main import create_app
-from app.core.settings import Settings, load_settings
+from app.api.settings import Settings, load_settings
 from app.services.vectors import PageVectors
 
 DIM = 128

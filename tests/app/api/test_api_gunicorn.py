@@ -3,66 +3,18 @@ master, graceful exit on SIGTERM."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.app.api.gunicorn_server import free_port, serve
 
 
 def test_gunicorn_serves_api_and_metrics_on_separate_ports(settings_factory: Any, issuer: Any, tmp_path: Path) -> None:
-    settings = settings_factory()
-    api_port, metrics_port = _port(), _port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS_", "VISIONRAG_"))}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[name.upper()] = ",".join(value) if isinstance(value, list) else str(value)
-    env.update(
-        {
-            "METRICS_ENABLED": "true",
-            "METRICS_PORT": str(metrics_port),
-            "GUNICORN_BIND": f"127.0.0.1:{api_port}",
-            "GUNICORN_WORKERS": "2",
-            "GUNICORN_GRACEFUL_TIMEOUT": "5",
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-        }
-    )
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    proc = subprocess.Popen(
-        [str(gunicorn), "--config", str(ROOT / "gunicorn.conf.py")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        base = f"http://127.0.0.1:{api_port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (proc.stderr.read() if proc.stderr else b"").decode()[-2000:]
-            assert time.monotonic() < deadline, "gunicorn did not become healthy"
-            time.sleep(0.3)
+    metrics_port = free_port()
+    with serve(settings_factory(), tmp_path, METRICS_ENABLED="true", METRICS_PORT=str(metrics_port)) as served:
+        base = served.base
         token = issuer.mint("gunicorn-user")
         for _ in range(4):
             response = httpx.get(f"{base}/search", params={"q": "x"}, headers={"Authorization": f"Bearer {token}"})
@@ -76,11 +28,4 @@ def test_gunicorn_serves_api_and_metrics_on_separate_ports(settings_factory: Any
         )
         assert searches == 4  # summed over both workers by the master (multiprocess mode)
         assert 'handler="/search"' in metrics and "http_request_duration_seconds" in metrics
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert code == 0
+    assert served.exit_code == 0  # graceful exit on SIGTERM

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from minio.credentials import IamAwsProvider
 
-from app.api.container import AppServices, s3_credentials
-from app.core.settings import Settings
+from app.api.container import AppServices
+from app.api.settings import Settings
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/visionrag-prod-api"
 WEB_IDENTITY_TOKEN = "eyJhbGciOiJSUzI1NiJ9.projected-service-account-token.sig"
@@ -95,7 +95,7 @@ def irsa_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_static_mode_passes_the_keys_and_no_provider(settings_factory: Callable[..., Settings]) -> None:
     settings = settings_factory()
     assert settings.s3_auth == "static"
-    args = s3_credentials(settings)
+    args = settings.s3_credentials()
     assert set(args) == {"access_key", "secret_key"} and args["access_key"] == settings.s3_access_key.get_secret_value()
 
 
@@ -104,7 +104,7 @@ async def test_iam_mode_signs_with_the_web_identity_credentials(
 ) -> None:
     fake_sts.session_token = ""
     settings = settings_factory(s3_auth="iam", s3_access_key="", s3_secret_key="", s3_sts_endpoint=fake_sts.url)
-    assert isinstance(s3_credentials(settings)["credentials"], IamAwsProvider)
+    assert isinstance(settings.s3_credentials()["credentials"], IamAwsProvider)
     services = AppServices.build(settings)
     try:
         key = "uploads/doc-irsa/probe.txt"

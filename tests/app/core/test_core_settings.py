@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.settings import Settings, SettingsError, get_settings, load_settings
+from app.api.settings import Settings, get_settings, load_settings
+from app.core.settings import SettingsError
 
 AUTH = {
     "auth_issuer_url": "https://id.example.com/",

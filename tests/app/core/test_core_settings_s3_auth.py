@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.settings import SettingsError, load_settings
+from app.api.settings import load_settings
+from app.core.settings import SettingsError
 from tests.app.core.test_core_settings import SAFE_PROD
 
 IAM_PROD = {k: v for k, v in SAFE_PROD.items() if k not in ("s3_access_key", "s3_secret_key")} | {"s3_auth": "iam"}

@@ -25,7 +25,7 @@ import pytest
 from arq.worker import Worker
 
 from app.api.main import create_app
-from app.core.settings import load_settings
+from app.api.settings import load_settings
 from app.worker.settings import WorkerSettings
 from app.worker.tasks import build_indexer, worker_options
 from tests.app.indexing_support import free_port, make_pdf, tiny_colpali

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest_asyncio
 from qdrant_client import AsyncQdrantClient
 
-from app.ops.reindex import Reindexer
 from app.services.embedder_client import EmbedderClient
+from app.services.reindexer import Reindexer
 from app.services.storage import PageStorage
 from app.services.vectors import SCHEMA_VERSION, VectorIndex
 from app.worker.pipeline import Indexer, IndexRequest, PipelineOptions

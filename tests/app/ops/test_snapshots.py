@@ -12,7 +12,7 @@ from moto import mock_aws
 from qdrant_client import AsyncQdrantClient
 
 from app.ops.snapshots import SnapshotError, SnapshotManager
-from app.services.vectors import VectorIndex
+from app.services.vectors import SCHEMA_VERSION, VectorIndex
 from tests.app.ops.qdrant_stub import QdrantStub
 
 API_KEY = "qdrant-test-key"
@@ -22,7 +22,7 @@ def _collection_info() -> dict:
     async def build() -> dict:
         client = AsyncQdrantClient(location=":memory:")
         await VectorIndex(client, collection="pages").ensure_collection()
-        info = await client.get_collection("pages_v1")
+        info = await client.get_collection("pages")  # via the alias: any schema
         await client.close()
         return info.model_dump(mode="json", exclude_none=True)
 
@@ -68,7 +68,7 @@ def _manager(nodes, s3, bucket, **kwargs) -> SnapshotManager:
 def test_create_uploads_every_node_multipart_encrypted_and_cleans_nodes(nodes, s3, s3_buckets):
     manager = _manager(nodes, s3, s3_buckets.audit)
     manifest = manager.create()
-    assert manifest.collection == "pages_v1" and manifest.schema_version == 1
+    assert manifest.collection == "pages_v1" and manifest.schema_version == SCHEMA_VERSION
     assert [n.node for n in manifest.nodes] == [n.url for n in nodes]
     for stub, snap in zip(nodes, manifest.nodes, strict=True):
         head = s3.head_object(Bucket=s3_buckets.audit, Key=snap.key)

@@ -7,11 +7,9 @@ import pytest
 import pytest_asyncio
 from qdrant_client import AsyncQdrantClient, models
 
+from app.services.layout import COLUMNS, ORIGINAL, PREFETCH_EF, RERANK_QUANTIZATION, ROWS
 from app.services.pooling import PatchSpan, mean_pool
 from app.services.vectors import (
-    COLUMNS,
-    ORIGINAL,
-    ROWS,
     SCHEMA_VERSION,
     PageVectors,
     SchemaError,
@@ -90,7 +88,7 @@ async def test_refuses_newer_schema_and_wrong_dimension():
     client = AsyncQdrantClient(location=":memory:")
     vi = VectorIndex(client, collection="pages", dim=DIM)
     await vi.ensure_collection()
-    await client.update_collection("pages_v1", metadata={"schema_version": SCHEMA_VERSION + 1})
+    await client.update_collection(f"pages_v{SCHEMA_VERSION}", metadata={"schema_version": SCHEMA_VERSION + 1})
     with pytest.raises(SchemaError, match="newer than this code"):
         await vi.ensure_collection()
     with pytest.raises(SchemaError, match="size 16, expected 32"):
@@ -156,6 +154,8 @@ async def test_bad_inputs_are_refused(index):
         await index.search(np.ones((0, DIM)), k=3)
     with pytest.raises(ValueError, match="quantization='pq'"):
         VectorIndex(index.client, collection="x", quantization="pq")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="prefetch_ef=20: must be >= prefetch_limit=50"):
+        VectorIndex(index.client, collection="x", prefetch_limit=50, prefetch_ef=20)
 
 
 async def test_ping_and_local_path_client(tmp_path):
@@ -164,4 +164,60 @@ async def test_ping_and_local_path_client(tmp_path):
     assert await vi.ping() is False
     await vi.ensure_collection()
     assert await vi.ping() is True
+    await client.close()
+
+
+async def test_rerank_reads_int8_original_and_exhaustive_stays_exact(index):
+    """Schema 2: `original` carries int8 scalar quantization; search reranks on it (best 2 x k rescored), with an
+    explicit HNSW ef on the pooled prefetches; the exhaustive reference ignores quantization."""
+    info = await index.client.get_collection("pages")
+    vectors = info.config.params.vectors
+    assert isinstance(vectors, dict)
+    quant = vectors[ORIGINAL].quantization_config
+    assert isinstance(quant, models.ScalarQuantization) and quant.scalar.type == models.ScalarType.INT8
+    assert vectors[ROWS].quantization_config is None  # pooled quantization stays a setting (default none)
+
+    sent: list[dict] = []
+    real = index.client.query_points
+
+    async def spy(*args, **kwargs):
+        sent.append(kwargs)
+        return await real(*args, **kwargs)
+
+    index.client.query_points = spy  # type: ignore[method-assign]
+    await index.upsert_pages([page("doc-a", n, np.random.default_rng(n)) for n in range(1, 4)])
+    query = np.ones((3, DIM), dtype=np.float32)
+    assert len(await index.search(query, k=2)) == 2
+    assert len(await index.search_exhaustive(query, k=2)) == 2
+    two_stage, exhaustive = sent
+    rerank = two_stage["search_params"].quantization
+    assert two_stage["using"] == ORIGINAL and rerank.ignore is not True
+    assert rerank.rescore is True and rerank.oversampling == 2.0
+    assert [p.params.hnsw_ef for p in two_stage["prefetch"]] == [PREFETCH_EF, PREFETCH_EF]
+    assert [p.limit for p in two_stage["prefetch"]] == [50, 50]
+    assert exhaustive["search_params"].exact is True and exhaustive["search_params"].quantization.ignore is True
+
+
+async def test_schema_1_collection_gets_the_int8_rerank_copy_in_place():
+    client = AsyncQdrantClient(location=":memory:")
+    maxsim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+    params = models.VectorParams(size=DIM, distance=models.Distance.COSINE, multivector_config=maxsim)
+    await client.create_collection(
+        "pages_v1", vectors_config={ORIGINAL: params, ROWS: params, COLUMNS: params}, metadata={"schema_version": 1}
+    )
+    vi = VectorIndex(client, collection="pages", dim=DIM)
+    await vi.switch_alias("pages_v1")
+    updates: list[dict] = []
+    real = client.update_collection
+
+    async def spy(*args, **kwargs):
+        updates.append(kwargs)
+        return await real(*args, **kwargs)
+
+    client.update_collection = spy  # type: ignore[method-assign]
+    result = await vi.ensure_collection()
+    assert (result.collection, result.from_version, result.to_version) == ("pages_v1", 1, SCHEMA_VERSION)
+    diffs = [u["vectors_config"] for u in updates if u.get("vectors_config")]
+    assert diffs == [{ORIGINAL: models.VectorParamsDiff(quantization_config=RERANK_QUANTIZATION)}]
+    assert await vi.collection_version() == SCHEMA_VERSION
     await client.close()

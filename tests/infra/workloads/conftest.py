@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from stacks.offline import Record
+from stacks.engine.offline import Record
 from tests.infra.workloads.platform_stub import record_workloads
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from stacks.offline import Record, RecordedResource
+from stacks.engine.offline import Record, RecordedResource
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"

@@ -11,16 +11,19 @@ from typing import Any
 
 import pulumi_kubernetes as k8s
 
+from infra.network import subnet_layout
 from infra.node_group import GPU_LABEL, GPU_TAINT
 from infra.workloads import Workloads
+from infra.workloads.frontend import FrontendSettings
+from infra.workloads.network_policies import peer_cidrs
 from stacks.config import StackConfig
-from stacks.offline import Record, run_stack
+from stacks.engine.offline import Record, run_stack
 from stacks.program import workloads_args
 
 ACCOUNT = "123456789012"
 ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
 BUCKETS = ("pages", "snapshots", "models", "audit")
-SECRET_IDS = ("qdrant-api-key", "llm-api-key", "cache-auth", "jwt")
+SECRET_IDS = ("qdrant-api-key", "llm-api-key", "cache-auth", "jwt", "frontend-auth")
 
 
 def platform(cfg: StackConfig) -> dict[str, Any]:
@@ -35,12 +38,10 @@ def platform(cfg: StackConfig) -> dict[str, Any]:
         "oidc_provider_arn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}",
         "oidc_issuer": ISSUER,
         "storage_class_name": "gp3-encrypted",
-        "node_security_group_id": "sg-0node0000000000000",
         "gpu_taint": GPU_TAINT,
         "gpu_label": GPU_LABEL,
         "vpc_id": "vpc-0123456789abcdef0",
-        "vpc_cidr": cfg.network.vpc_cidr,
-        "alb_security_group_id": "sg-0alb00000000000000",
+        **peer_cidrs(subnet_layout(cfg.network.vpc_cidr, cfg.network.az_count)),
         "target_group_arns": tgs,
         "cache_endpoint": f"master.{prefix}.abcdef.use1.cache.amazonaws.com",
         "cache_port": 6379,
@@ -52,6 +53,14 @@ def platform(cfg: StackConfig) -> dict[str, Any]:
         "secret_arns": [
             f"arn:aws:secretsmanager:{cfg.region}:{ACCOUNT}:secret:{prefix}/{s}-AbCdEf" for s in SECRET_IDS
         ],
+        "frontend_settings": FrontendSettings(
+            app_origin=f"https://{cfg.edge.domain}",
+            api_url=f"https://{cfg.edge.api_subdomain}.{cfg.edge.domain}",
+            pages_image_origin=f"https://{cfg.physical_name('pages')}.s3.{cfg.region}.amazonaws.com",
+            auth_issuer=f"https://cognito-idp.{cfg.region}.amazonaws.com/{cfg.region}_AbCdEfGhI",
+            auth_client_id="1example23456789abcdefghij",
+            environment=cfg.tier,
+        ),
     }
 
 

@@ -26,11 +26,11 @@ import pytest
 from pydantic import AliasChoices, AliasPath
 from pydantic_settings import BaseSettings
 
-from app.core.settings import Settings, load_settings
+from app.api.settings import Settings, load_settings
 from app.embedder.settings import EmbedderSettings, get_embedder_settings
-from app.ops.settings import OpsSettings
+from app.ops.settings import OpsSettings, get_ops_settings
 from app.worker.settings import WorkerSettings, get_worker_settings
-from stacks.offline import Record
+from stacks.engine.offline import Record
 from tests.infra.workloads.graph import CRONJOB, DEPLOYMENT, SERVICE, STATEFULSET, by_name, containers, pod_template
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -46,15 +46,17 @@ NOT_SETTINGS = {
     "TRANSFORMERS_OFFLINE",
 }
 
-# Realistic values for the files the ExternalSecrets render (formats as the templates in workloads.py produce).
+# Realistic values for the files the ExternalSecrets render (formats as the templates in app_secrets.py produce).
 SECRET_FILE_VALUES = {
     "qdrant_api_key": "q-4f1c9e0b7a2d4c55b1e3",
     "openai_api_key": "sk-live-2b7f9d0c4e1a4f6e8c3d",
     "redis_url": "rediss://:tok-8d3e1f0a9b7c@master.visionrag-prod.cache.amazonaws.com:6379/0",
-    "auth_issuer_url": "https://id.example.com/",
-    "auth_audience": "visionrag-api",
-    "auth_jwks_url": "https://id.example.com/.well-known/jwks.json",
+    # The stack's own Cognito pool (infra/identity.py): its issuer, JWKS URL and app client id.
+    "auth_issuer_url": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Ab12Cd34E",
+    "auth_audience": "4f1n7o3u2p8t6r5e9a0c1l2i3e",
+    "auth_jwks_url": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Ab12Cd34E/.well-known/jwks.json",
     "auth_algorithms": "RS256,ES256",
+    "auth_provider": "cognito",
 }
 
 # Service DNS, or a pod's DNS under a headless Service (pod.service.namespace.svc...).
@@ -149,13 +151,13 @@ PROCESSES = {
         frozenset({"environment", "model", "device", "port"}),
         (("port", "http"),),
     ),
-    # The worker's init container; app/ops/collection.py main() builds WorkerSettings() itself.
+    # The worker's init container; app/ops/collection.py main() loads get_worker_settings().
     "collection-migrate": Process(
         DEPLOYMENT,
         "worker",
         "collection-migrate",
         WorkerSettings,
-        WorkerSettings,
+        _fresh(get_worker_settings),
         frozenset(
             {
                 "environment",
@@ -168,13 +170,13 @@ PROCESSES = {
             }
         ),
     ),
-    # app/ops/snapshots.py main() builds OpsSettings() itself.
+    # app/ops/snapshots.py main() loads get_ops_settings().
     "snapshots": Process(
         CRONJOB,
         "snapshots",
         "snapshots",
         OpsSettings,
-        OpsSettings,
+        _fresh(get_ops_settings),
         frozenset(
             {
                 "environment",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stacks.offline import Record
+from stacks.engine.offline import Record
 from tests.infra.workloads.graph import CRONJOB, HPA, PDB, by_name, name, workloads
 
 
@@ -72,14 +72,15 @@ def test_qdrant_volumes_and_api_key(wl_records: dict[str, Record]) -> None:
 
 def test_hpas(wl_records: dict[str, Record]) -> None:
     hpas = {name(h): h.inputs["spec"] for h in wl_records["prod"].of_type(HPA)}
-    assert set(hpas) == {"api", "worker", "embedder"}
+    assert set(hpas) == {"api", "worker", "embedder", "frontend"}
     api = hpas["api"]
     assert (int(api["minReplicas"]), int(api["maxReplicas"])) == (3, 10)
     metric = api["metrics"][0]["resource"]
     assert metric["name"] == "cpu" and metric["target"]["type"] == "Utilization"
     assert int(hpas["embedder"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"]) == 600
-    # dev: maxReplicas 1 on the embedder and none on api -> no autoscaler
-    assert not wl_records["dev"].of_type(HPA)
+    assert (int(hpas["frontend"]["minReplicas"]), int(hpas["frontend"]["maxReplicas"])) == (3, 6)
+    # dev: maxReplicas 1 on the embedder and none on api -> only the frontend (1..2) is autoscaled
+    assert {name(h) for h in wl_records["dev"].of_type(HPA)} == {"frontend"}
 
 
 def test_snapshot_cronjob_schedule_and_retention(wl_records: dict[str, Record]) -> None:

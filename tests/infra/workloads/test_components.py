@@ -53,10 +53,33 @@ def test_network_policies_refuse_open_sources() -> None:
         provider=None,  # type: ignore[arg-type]
         app_namespace="visionrag",
         system_namespace="visionrag-system",
-        ingress_cidrs=["0.0.0.0/0"],
-        cache_cidrs=["10.0.0.0/16"],
+        alb_cidrs=["0.0.0.0/0"],
+        control_plane_cidrs=["10.40.216.0/23"],
+        scraper_cidrs=["10.40.216.0/23"],
+        pod_cidrs=["10.40.0.0/18"],
+        cache_cidrs=["10.40.0.0/18"],
     )
-    with pytest.raises(ValueError, match="ingress_cidrs"):
+    with pytest.raises(ValueError, match="alb_cidrs"):
+        NetworkPolicies("np", args)
+
+
+@pytest.mark.parametrize("field", ["alb_cidrs", "control_plane_cidrs", "scraper_cidrs"])
+@pytest.mark.parametrize("cidr", ["10.40.0.0/16", "10.40.1.0/24"])  # the VPC, or a piece of a pod subnet
+def test_network_policies_refuse_sources_that_hold_pods(field: str, cidr: str) -> None:
+    good = {
+        "alb_cidrs": ["10.40.192.0/21"],
+        "control_plane_cidrs": ["10.40.216.0/23"],
+        "scraper_cidrs": ["10.40.216.0/23"],
+    }
+    args = NetworkPoliciesArgs(
+        provider=None,  # type: ignore[arg-type]
+        app_namespace="visionrag",
+        system_namespace="visionrag-system",
+        **{**good, field: [cidr]},
+        pod_cidrs=["10.40.0.0/18"],
+        cache_cidrs=["10.40.0.0/18"],
+    )
+    with pytest.raises(ValueError, match=rf"{field}: .*overlap the pod subnets"):
         NetworkPolicies("np", args)
 
 
@@ -64,9 +87,9 @@ def _args(**changes: object) -> object:
     import dataclasses
     import json
 
-    from infra.workloads.workloads import WorkloadsArgs
+    from infra.workloads.args import WorkloadsArgs
     from stacks.config import load_stack_config
-    from stacks.offline import read_stack_file
+    from stacks.engine.offline import read_stack_file
     from stacks.program import workloads_args
     from tests.infra.workloads import platform_stub as conftest
 
@@ -91,14 +114,14 @@ def _args(**changes: object) -> object:
             {"bucket_arns": {"pages": "arn:aws:s3:::p"}},
             r"bucket_names/bucket_arns: missing \['snapshots', 'models', 'audit'\]",
         ),
-        ({"secret_names": {"qdrant-api-key": "x"}}, r"secret_names: missing \['llm-api-key', 'cache-auth', 'jwt'\]"),
+        ({"secret_names": {"qdrant-api-key": "x"}}, r"secret_names: missing \['cache-auth', 'jwt'\]"),
         ({"target_group_arns": {"frontend": "arn"}}, r"target_group_arns: missing \['api'\]"),
         ({"secret_arns": []}, "secret_arns"),
         ({"qdrant_replication_factor": 5}, "qdrant_replication_factor: 5"),
     ],
 )
 def test_workloads_args_are_validated(changes: dict[str, object], message: str) -> None:
-    from infra.workloads.workloads import _validate
+    from infra.workloads.args import validate
 
     with pytest.raises(ValueError, match=message):
-        _validate(_args(**changes))  # type: ignore[arg-type]
+        validate(_args(**changes))  # type: ignore[arg-type]

@@ -42,9 +42,9 @@ def test_canary_and_model_sync_images_follow_the_same_rule() -> None:
 
 
 def test_missing_resource_limit_is_refused() -> None:
-    # A new workload without resources: every quantity is named.
-    msg = _refused("dev", {"frontend": {"image": "ghcr.io/example/frontend:1.0.0", "replicas": 1}})
-    assert "visionrag:workloads.frontend.resources" in msg and "Field required" in msg
+    # A quantity removed from a workload's tier defaults: the key is named.
+    msg = _refused("dev", {"frontend": {"resources": {"cpuLimit": None}}})
+    assert "visionrag:workloads.frontend.resources.cpuLimit" in msg
     # A limit removed from an existing one.
     msg = _refused("dev", {"api": {"resources": {"memoryLimit": None}}})
     assert "visionrag:workloads.api.resources.memoryLimit" in msg

@@ -7,8 +7,8 @@ import copy
 import pytest
 
 from infra.workloads.crd_schemas import SCHEMAS, validate
-from stacks.manifests import build_manifests
-from stacks.offline import Record
+from stacks.engine.manifests import build_manifests
+from stacks.engine.offline import Record
 
 
 def _custom(record: Record) -> list[dict]:

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from infra.network import subnet_layout
 from infra.observability import SCRAPE_PORTS
 from infra.workloads.addons import CHARTS, DCGM_EXPORTER_IMAGE
-from stacks.offline import Record
+from stacks.engine.offline import Record
 from tests.infra.workloads.graph import NAMESPACE, NETPOL, RELEASE
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -79,14 +80,18 @@ def test_scraper_may_reach_the_exporter_through_the_default_deny(records: dict[s
     assert len(policies) == 1
     (rule,) = policies[0]["spec"]["ingress"]
     assert [int(p["port"]) for p in rule["ports"]] == [9400]
-    assert [peer["ipBlock"]["cidr"] for peer in rule["from"]] == [records["prod"].config.network.vpc_cidr]
+    net = records["prod"].config.network
+    # The scraper's own (control) subnets: never the VPC, which holds every pod.
+    assert [peer["ipBlock"]["cidr"] for peer in rule["from"]] == subnet_layout(net.vpc_cidr, net.az_count)["control"]
 
 
 def test_exporter_gets_no_extra_privileges(records: dict[str, Record]) -> None:
     values = _release(records["prod"])["values"]
     ctx = values["securityContext"]
     assert ctx["privileged"] is False and ctx["allowPrivilegeEscalation"] is False
-    assert ctx["capabilities"] == {"drop": ["ALL"]}  # no SYS_ADMIN: default counters, no DCP profiling
+    # `add: []` replaces the chart's default `add: [SYS_ADMIN]` (Helm merges maps, replaces lists): default
+    # counters, no DCP profiling. tests/policies/test_helm_values.py judges the merged values.
+    assert ctx["capabilities"] == {"drop": ["ALL"], "add": []}
     assert "dcp" not in " ".join(values["arguments"])
     assert values["kubernetes"]["enablePodLabels"] is False  # so it needs no cluster-wide pod read
     limits = values["resources"]["limits"]

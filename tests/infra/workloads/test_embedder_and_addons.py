@@ -8,7 +8,7 @@ import pytest
 
 from infra.node_group import GPU_LABEL, GPU_TAINT
 from infra.workloads.addons import CHARTS
-from stacks.offline import Record
+from stacks.engine.offline import Record
 from tests.infra.workloads.graph import DEPLOYMENT, RELEASE, by_name, workloads
 
 EXACT_TOLERATION = {"key": GPU_TAINT[0], "operator": "Equal", "value": GPU_TAINT[1], "effect": "NoSchedule"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.workloads.container import RUN_AS_GID, RUN_AS_UID
-from stacks.offline import Record
+from stacks.engine.offline import Record
 from tests.infra.workloads.graph import CRONJOB, containers, workloads
 
 STACKS = ("dev", "staging", "prod")

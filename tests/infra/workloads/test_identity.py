@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.offline import Record
+from stacks.engine.offline import Record
 from tests.infra.workloads.graph import SA, actions, by_name, name, resources_of, role_policy_for, trust_for, workloads
 from tests.infra.workloads.platform_stub import ISSUER
 
@@ -30,6 +30,7 @@ def test_each_workload_runs_as_its_own_service_account(wl_records: dict[str, Rec
         "embedder": "embedder",
         "qdrant": "qdrant",
         "snapshots": "snapshots",
+        "frontend": "frontend",
     }
     for sa in record.of_type(SA):
         assert sa.inputs["automountServiceAccountToken"] is (sa.inputs["metadata"]["namespace"] == "visionrag-system")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks.manifests import build_manifests, write_manifests
-from stacks.offline import Record
+from stacks.engine.manifests import build_manifests, write_manifests
+from stacks.engine.offline import Record
 
 ROOT = Path(__file__).resolve().parents[3]
 CRD_KINDS = {"SecretStore", "ExternalSecret", "TargetGroupBinding"}

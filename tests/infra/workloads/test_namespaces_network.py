@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from stacks.offline import Record
+from infra.network import subnet_layout
+from stacks.engine.offline import Record
 from tests.infra.workloads.graph import NAMESPACE, NETPOL, by_name, name
 
 
@@ -62,10 +63,17 @@ def test_api_egress_reaches_only_its_dependencies(wl_records: dict[str, Record])
     assert ports == {6333, 6334, 7000, 6379, 443}
     https = next(r for r in api["egress"] if [int(p["port"]) for p in r["ports"]] == [443])
     assert "169.254.169.254/32" in https["to"][0]["ipBlock"]["except"], "pods must not reach the node's IMDS"
-    # ALB traffic arrives from the VPC (IP targets), never from anywhere.
-    for rule in api["ingress"]:
-        for peer in rule["from"]:
-            assert peer["ipBlock"]["cidr"] == wl_records["prod"].config.network.vpc_cidr
+    assert "169.254.170.23/32" in https["to"][0]["ipBlock"]["except"], "nor the Pod Identity agent"
+    # ALB traffic (IP targets) from the public subnets on the app port, scrapes from the control subnets on the
+    # metrics port: never the VPC, which holds every pod.
+    net = wl_records["prod"].config.network
+    layout = subnet_layout(net.vpc_cidr, net.az_count)
+    sources = {
+        int(p["port"]): sorted(peer["ipBlock"]["cidr"] for peer in rule["from"])
+        for rule in api["ingress"]
+        for p in rule["ports"]
+    }
+    assert sources == {8000: sorted(layout["public"]), 9090: sorted(layout["control"])}
 
 
 def test_dns_is_allowed_to_kube_dns_only(wl_records: dict[str, Record]) -> None:
@@ -81,22 +89,6 @@ def test_embedder_is_reachable_from_api_and_worker_only(wl_records: dict[str, Re
 
 
 def test_frontend_policy_only_with_frontend(wl_records: dict[str, Record], wl_record_of: Any) -> None:
-    assert "allow-frontend" not in _policies(wl_records["prod"], "visionrag")
-    r = wl_record_of(
-        "dev",
-        {
-            "visionrag:workloads": {
-                "frontend": {
-                    "image": "ghcr.io/example/frontend:1.2.3",
-                    "replicas": 1,
-                    "resources": {
-                        "cpuRequest": "100m",
-                        "cpuLimit": "500m",
-                        "memoryRequest": "128Mi",
-                        "memoryLimit": "256Mi",
-                    },
-                }
-            }
-        },
-    )
-    assert "allow-frontend" in _policies(r, "visionrag")
+    assert "allow-frontend" in _policies(wl_records["prod"], "visionrag")  # every tier runs the frontend
+    r = wl_record_of("dev", {"visionrag:workloads": {"frontend": None}})
+    assert "allow-frontend" not in _policies(r, "visionrag")

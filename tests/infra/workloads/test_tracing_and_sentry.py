@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from app.core.settings import Settings
+from app.api.settings import Settings
 from app.worker.settings import WorkerSettings
 from stacks.config import ConfigError
-from stacks.offline import SECRET, Record, run_stack
+from stacks.engine.offline import SECRET, Record, run_stack
 from tests.infra.workloads.graph import DEPLOYMENT, NETPOL, by_name, containers, pod_template
 
 EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
