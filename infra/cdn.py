@@ -20,6 +20,7 @@ The API host stays direct on the ALB (its SSE streams, regional WAF). Browser up
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.cdn_waf import REGION, EdgeFirewall, EdgeFirewallArgs
+from infra.dns_validation import option_for, validation_record
 from infra.waf import upload_routes
 
 # AWS managed policies (ids are fixed by AWS: "Use managed cache policies" / "managed origin request policies").
@@ -136,19 +138,9 @@ class Cdn(pulumi.ComponentResource):
             tags=tags,
             opts=in_us_east_1,
         )
-        dvo = self.certificate.domain_validation_options.apply(lambda options: options[0])
-        # ACM issues the same validation CNAME for a name in every region of an account, so this record may
-        # already exist (the ALB certificate's): overwrite rather than fail.
-        record = aws.route53.Record(
-            f"{name}-cert-validation",
-            zone_id=args.hosted_zone_id,
-            name=dvo.apply(lambda o: o.resource_record_name or ""),
-            type=dvo.apply(lambda o: o.resource_record_type or "CNAME"),
-            records=[dvo.apply(lambda o: o.resource_record_value or "")],
-            ttl=300,
-            allow_overwrite=True,
-            opts=child,
-        )
+        # The ALB certificate validates the same host: infra/dns_validation.py overwrites rather than fails.
+        option = self.certificate.domain_validation_options.apply(functools.partial(option_for, args.app_host))
+        record = validation_record(f"{name}-cert-validation", zone_id=args.hosted_zone_id, option=option, opts=child)
         validation = aws.acm.CertificateValidation(
             f"{name}-cert-validation",
             certificate_arn=self.certificate.arn,

@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.cdn import ORIGIN_VERIFY_HEADER
+from infra.dns_validation import option_for, validation_record
 from infra.options import depends_on_of
 from infra.sg_rules import allow_tcp_between
 from infra.waf import WebFirewall, WebFirewallArgs, upload_routes
@@ -101,15 +102,6 @@ def _validate(args: EdgeArgs) -> None:
         )
 
 
-def _validation_option(
-    host: str, options: Sequence[aws.acm.outputs.CertificateDomainValidationOption]
-) -> aws.acm.outputs.CertificateDomainValidationOption:
-    for option in options:
-        if option.domain_name == host:
-            return option
-    raise ValueError(f"ACM returned no DNS validation record for {host!r}")
-
-
 def _apex_action(
     frontend_enabled: bool, frontend_tg_arn: pulumi.Input[str], api_host: str
 ) -> aws.lb.ListenerRuleActionArgs:
@@ -174,16 +166,9 @@ class Edge(pulumi.ComponentResource):
         )
         fqdns = []
         for label, host in (("app", self.app_host), ("api", self.api_host)):
-            dvo = self.certificate.domain_validation_options.apply(functools.partial(_validation_option, host))
-            record = aws.route53.Record(
-                f"{name}-cert-validation-{label}",
-                zone_id=args.hosted_zone_id,
-                name=dvo.apply(lambda o: o.resource_record_name or ""),
-                type=dvo.apply(lambda o: o.resource_record_type or "CNAME"),
-                records=[dvo.apply(lambda o: o.resource_record_value or "")],
-                ttl=300,
-                allow_overwrite=True,
-                opts=child,
+            option = self.certificate.domain_validation_options.apply(functools.partial(option_for, host))
+            record = validation_record(
+                f"{name}-cert-validation-{label}", zone_id=args.hosted_zone_id, option=option, opts=child
             )
             fqdns.append(record.fqdn)
         validation = aws.acm.CertificateValidation(

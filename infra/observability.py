@@ -1,7 +1,8 @@
 """Observability: metrics (Amazon Managed Prometheus + an agentless managed scraper) and alerts (SNS, alarms, budget).
 
-The scraper runs in the cluster's private subnets with its own security group, allowed to reach the nodes on the
-metrics ports only (api 9090, worker 9091, Qdrant 6333, DCGM exporter 9400) and the API server for discovery.
+The scraper runs in the `control` subnets (apart from the pods') with its own security group, allowed to reach the
+nodes on the metrics ports only (api 9090, worker 9091, Qdrant 6333, DCGM exporter 9400) and the API server for
+discovery.
 It authenticates to Kubernetes through the EKS access entry AMP creates for it (`aps-collector-user`), bound here to
 a read-only ClusterRole.
 Alerts go to an SNS topic encrypted with its own key: CloudWatch and Budgets publish to an encrypted topic only
@@ -45,7 +46,7 @@ class ObservabilityArgs:
     tier: str
     account_id: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
-    private_subnet_ids: Sequence[pulumi.Input[str]]
+    scraper_subnet_ids: Sequence[pulumi.Input[str]]  # the `control` tier: NetworkPolicies admit scrapes from it
     cluster_name: pulumi.Input[str]
     cluster_arn: pulumi.Input[str]
     cluster_security_group_id: pulumi.Input[str]
@@ -75,8 +76,8 @@ def _validate(args: ObservabilityArgs) -> None:
             f"scrape_interval_seconds: {args.scrape_interval_seconds} must be between {lo} and {hi} "
             "(the AMP managed scraper refuses shorter intervals)"
         )
-    if len(args.private_subnet_ids) < 2:
-        raise ValueError("private_subnet_ids: the managed scraper needs subnets in at least two AZs")
+    if len(args.scraper_subnet_ids) < 2:
+        raise ValueError("scraper_subnet_ids: the managed scraper needs subnets in at least two AZs")
 
 
 class Observability(pulumi.ComponentResource):
@@ -139,7 +140,7 @@ class Observability(pulumi.ComponentResource):
             source=aws.amp.ScraperSourceArgs(
                 eks=aws.amp.ScraperSourceEksArgs(
                     cluster_arn=args.cluster_arn,
-                    subnet_ids=list(args.private_subnet_ids),
+                    subnet_ids=list(args.scraper_subnet_ids),
                     security_group_ids=[scraper_sg.id],
                 )
             ),

@@ -301,7 +301,7 @@ def build(cfg: StackConfig) -> None:
             vpc_id=network.vpc_id,
             # The scraper's ENIs go to the `control` tier, apart from the pods: NetworkPolicies admit scrapes
             # from those CIDRs only (infra/workloads/network_policies.py).
-            private_subnet_ids=network.control_subnet_ids,
+            scraper_subnet_ids=network.control_subnet_ids,
             cluster_name=cluster.name,
             cluster_arn=cluster.arn,
             cluster_security_group_id=cluster.cluster_security_group_id,

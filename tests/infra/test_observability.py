@@ -194,7 +194,7 @@ def test_scrape_interval_floor_is_amps_and_config_refuses_less(record_of: Any) -
         tier="dev",
         account_id="123456789012",
         vpc_id="vpc-1",
-        private_subnet_ids=["subnet-a", "subnet-b"],
+        scraper_subnet_ids=["subnet-a", "subnet-b"],
         cluster_name="visionrag-dev",
         cluster_arn="arn:aws:eks:us-east-1:123456789012:cluster/visionrag-dev",
         cluster_security_group_id="sg-1",
