@@ -39,7 +39,7 @@ from stacks.config.workloads import WorkloadConfig
 def build(cfg: StackConfig) -> None:
     """Register every resource of the stack described by `cfg`."""
     # ---- platform: keys, network, storage, secrets, registry (no cluster needed yet) -------------------------
-    tags = {"project": "visionrag", "tier": cfg.tier, **cfg.tags}
+    tags = cfg.resource_tags()
     prefix = cfg.physical_name()  # "<namePrefix>-<tier>"
     # Account-level roles the key policies name: created first, so KMS accepts the policies that name them.
     service_roles = ServiceLinkedRoles(
@@ -424,7 +424,7 @@ def workloads_args(cfg: StackConfig, **platform: Any) -> WorkloadsArgs:
         tier=cfg.tier,
         region=cfg.region,
         role_name_prefix=cfg.physical_name(),
-        tags={"project": "visionrag", "tier": cfg.tier, **cfg.tags},
+        tags=cfg.resource_tags(),
         kubernetes_version=cfg.cluster.kubernetes_version,
         gpu_nodes_max=cfg.cluster.gpu_nodes.max_size,
         api=_spec(w.api),

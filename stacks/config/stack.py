@@ -128,3 +128,7 @@ class StackConfig(StrictModel):
     def physical_name(self, *parts: str) -> str:
         """Deterministic physical name: '<prefix>-<tier>-<parts...>'."""
         return "-".join((self.name_prefix, self.tier, *parts))
+
+    def resource_tags(self) -> dict[str, str]:
+        """The tags on every AWS resource: project and tier (the budget filters on `tier`), then `tags` overrides."""
+        return {"project": "visionrag", "tier": self.tier, **self.tags}

@@ -35,6 +35,7 @@ from stacks.verify.preflight_checks import (
     check_images,
     check_model_weights,
     check_secrets,
+    check_service_linked_roles,
     dig_resolver,
     tcp_connect,
 )
@@ -90,6 +91,10 @@ def run_preflight(
     required = ["llm-api-key"] if f"{NAMESPACE}:llmApiKey" in stack_values else []
     results += check_secrets(client("secretsmanager"), prefix, required)
     results += check_endpoint_reachable(client("eks"), prefix, connect)
+    tags = cfg.resource_tags()
+    results += check_service_linked_roles(
+        client("iam"), create=cfg.cluster.create_service_linked_roles, project=tags["project"], tier=tags["tier"]
+    )
     return results
 
 

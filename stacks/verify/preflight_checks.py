@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.service_linked_roles import REQUIRED_SERVICES, ROLE_NAMES
 from stacks.verify.checks import CheckResult
 
 NOT_CHECKED = "not checked (advisory)"
@@ -196,6 +197,48 @@ def check_model_weights(s3: Any, bucket: str, model: str) -> list[CheckResult]:
     ok = int(listed.get("KeyCount", 0)) > 0
     detail = f"s3://{bucket}/{prefix}" + ("" if ok else " is empty: upload the weights (docs/runbooks)")
     return [CheckResult("s3", bucket, check, ok, detail)]
+
+
+# ---- service-linked roles ---------------------------------------------------------------------------------
+def check_service_linked_roles(iam: Any, *, create: bool, project: str, tier: str) -> list[CheckResult]:
+    """`cluster.createServiceLinkedRoles` matches the account: IAM refuses to create a service-linked role that
+    exists ("has been taken in this account"), and a looked-up role that does not exist fails the preview.
+
+    A role this stack created on an earlier `up` carries its `project`/`tier` tags: that one is fine to keep creating.
+    Another stack's (say dev's, in a shared account) or one AWS made on first use is not.
+    """
+    out: list[CheckResult] = []
+    for service in REQUIRED_SERVICES:
+        name = ROLE_NAMES[service]
+        check = "service-linked role matches cluster.createServiceLinkedRoles"
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+        except ClientError as exc:
+            if _code(exc) != "NoSuchEntity":
+                out.append(CheckResult("iam", name, check, False, f"cannot read: {_err(exc)}"))
+            elif create:
+                out.append(CheckResult("iam", name, check, True, "absent: the stack creates it before the key policy"))
+            else:
+                detail = "absent, but createServiceLinkedRoles is false: set it true (a fresh account)"
+                out.append(CheckResult("iam", name, check, False, detail))
+            continue
+        except BotoCoreError as exc:
+            out.append(CheckResult("iam", name, check, False, f"cannot read: {_err(exc)}"))
+            continue
+        tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+        ours = tags.get("project") == project and tags.get("tier") == tier
+        if not create:
+            out.append(CheckResult("iam", name, check, True, "present; looked up by the stack"))
+        elif ours:
+            out.append(CheckResult("iam", name, check, True, f"present, created by this stack ({project}/{tier})"))
+        else:
+            owner = f"{tags['project']}/{tags['tier']}" if {"project", "tier"} <= tags.keys() else "AWS or another tool"
+            detail = (
+                f"present (made by {owner}): IAM refuses a second; set cluster.createServiceLinkedRoles false and list "
+                f"{service} in the pack config's preexistingServiceLinkedRoles"
+            )
+            out.append(CheckResult("iam", name, check, False, detail))
+    return out
 
 
 # ---- secrets --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from stacks import cli
 from stacks.config import ConfigError, StackConfig
 from stacks.verify import preflight
 from stacks.verify.checks import CheckResult
-from stacks.verify.preflight_checks import GPU_VCPU_QUOTA, NOT_CHECKED
+from stacks.verify.preflight_checks import GPU_VCPU_QUOTA, NOT_CHECKED, check_service_linked_roles
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -136,7 +136,7 @@ def test_a_ready_account_passes_every_check(world: World) -> None:
     results = world.run()
     assert failed(results) == set()
     areas = {r.area for r in results}
-    assert areas == {"route53", "image", "quota", "s3", "secretsmanager", "eks"}
+    assert areas == {"route53", "image", "quota", "s3", "secretsmanager", "eks", "iam"}
     # qdrant comes from docker.io: reported, never silently passed.
     assert skipped(results) == {("image", "image exists in its registry")}
     assert [r.resource for r in results if r.area == "image" and r.detail.startswith(NOT_CHECKED)] == ["qdrant"]
@@ -333,3 +333,42 @@ def test_a_plain_optional_secret_is_refused_before_up(tmp_path: Any) -> None:
     (tmp_path / "Pulumi.staging.yaml").write_text(text)
     cfg, _ = preflight.load_config("staging", tmp_path)
     assert cfg.tier == "staging"
+
+
+# ---- service-linked roles: the switch must match the account (IAM refuses a second one) -------------------------
+@pytest.fixture
+def iam() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("iam", region_name="us-east-1")
+
+
+def _slr(iam: Any, **tags: str) -> None:
+    iam.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com")
+    if tags:
+        iam.tag_role(RoleName="AWSServiceRoleForAutoScaling", Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+
+def _slr_verdict(iam: Any, create: bool, tier: str = "staging") -> tuple[bool, str]:
+    (result,) = check_service_linked_roles(iam, create=create, project="visionrag", tier=tier)
+    return result.ok, result.detail
+
+
+def test_a_fresh_account_lets_the_stack_create_the_role(iam: Any) -> None:
+    assert _slr_verdict(iam, create=True)[0]
+    ok, detail = _slr_verdict(iam, create=False)
+    assert not ok and "set it true" in detail
+
+
+def test_a_role_another_stack_or_aws_made_cannot_be_created_again(iam: Any) -> None:
+    # A shared account: dev created the role on its first `up`; staging with the default switch would fail mid-`up`.
+    _slr(iam, project="visionrag", tier="dev")
+    ok, detail = _slr_verdict(iam, create=True)
+    assert not ok and "visionrag/dev" in detail and "createServiceLinkedRoles false" in detail
+    assert _slr_verdict(iam, create=False)[0]
+    assert _slr_verdict(iam, create=True, tier="dev")[0]  # dev's own role on its next deploy
+
+
+def test_a_role_aws_made_on_first_use_is_reported_as_such(iam: Any) -> None:
+    _slr(iam)
+    ok, detail = _slr_verdict(iam, create=True)
+    assert not ok and "AWS or another tool" in detail
