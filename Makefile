@@ -9,7 +9,7 @@ FORMAT ?= table
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 .PHONY: setup preview manifests test lint typecheck pytest checkov local clean
-.PHONY: frontend-install frontend-test chromium
+.PHONY: frontend-install frontend-test chromium clamav
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ lint: $(VENV)/.stamp-all
 typecheck: $(VENV)/.stamp-all
 	$(BIN)/mypy infra stacks policies app
 
-pytest: $(VENV)/.stamp-all
+pytest: $(VENV)/.stamp-all clamav
 	$(BIN)/python -m pytest -q
 
 # The frontend's suites run before pytest, so pytest's summary stays the last line of `make test`.
@@ -60,6 +60,13 @@ chromium:
 	@command -v "$${CHROMIUM:-chromium}" >/dev/null 2>&1 || { \
 	  [ "$$(id -u)" = 0 ] || { echo "chromium not found: apt-get install chromium"; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+# Debian's clamd (and clamconf) for the malware-scan tests, installed with apt when missing (as root): the tests
+# start it with their own EICAR signature (tests/app/clamd_support.py); no signature download is ever needed.
+clamav:
+	@{ command -v clamd || [ -x /usr/sbin/clamd ]; } >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] || { echo "clamd not found: apt-get install clamav-daemon"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clamav-daemon >/dev/null; }
 
 # Lint, type-check and unit tests, then the e2e suite in headless chromium against `python -m app.local`.
 frontend-test: $(VENV)/.stamp-all frontend-install chromium

@@ -4,6 +4,10 @@ Without an OPENAI_API_KEY `POST /chat` answers 503, so a local run could never s
 serves `POST /v1/chat/completions` (what the official `openai` client calls with OPENAI_BASE_URL pointing here)
 with a deterministic answer that cites the page labels the API put in the prompt, and real-looking usage figures
 so the API's token budget path runs too. It states plainly that it is not a model.
+
+It also serves `POST /v1/moderations` (what `client.moderations.create` calls), so the API's moderation of the
+question and of the answer (app/api/llm.py) runs end to end locally: it is not a classifier either, it flags exactly
+the inputs that contain FLAG_MARKER (category `harassment`), deterministically, so tests and demos can trigger it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from typing import Any
 
 STAND_IN_MODEL = "visionrag-dev-stand-in"
 PREFIX = "[development stand-in, not a language model]"
+# The moderation stand-in flags any input containing this marker (case-insensitive), and nothing else.
+FLAG_MARKER = "dev-moderation-flag"
+FLAG_CATEGORY = "harassment"
 
 
 def _user_text(messages: list[dict[str, Any]]) -> str:
@@ -46,6 +53,24 @@ def answer(messages: list[dict[str, Any]]) -> str:
     return f"{PREFIX} You asked: {question.strip()[:200]!r}. I was shown {images} page image(s). Sources: {cited}."
 
 
+def moderation(body: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI moderations response: one result per input string (a string input is a list of one)."""
+    raw = body.get("input")
+    inputs = raw if isinstance(raw, list) else [raw]
+    results = []
+    for item in inputs:
+        text = item if isinstance(item, str) else json.dumps(item)
+        flagged = FLAG_MARKER in text.lower()
+        results.append(
+            {
+                "flagged": flagged,
+                "categories": {FLAG_CATEGORY: flagged, "violence": False},
+                "category_scores": {FLAG_CATEGORY: 0.99 if flagged else 0.0, "violence": 0.0},
+            }
+        )
+    return {"id": f"modr-dev-{time.monotonic_ns()}", "model": body.get("model", STAND_IN_MODEL), "results": results}
+
+
 class DevLLM:
     def __init__(self, host: str = "127.0.0.1") -> None:
         if host not in {"127.0.0.1", "localhost", "::1"}:
@@ -53,14 +78,20 @@ class DevLLM:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                if self.path.rstrip("/") != "/v1/chat/completions":
+                path = self.path.rstrip("/")
+                if path not in ("/v1/chat/completions", "/v1/moderations"):
                     self._json(404, {"error": {"message": "not found"}})
                     return
                 try:
                     body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                    if path == "/v1/moderations":
+                        if "input" not in body:
+                            raise KeyError("input")
+                        self._json(200, moderation(body))
+                        return
                     messages = body["messages"]
                 except (ValueError, KeyError, TypeError):
-                    self._json(400, {"error": {"message": "body must be JSON with messages"}})
+                    self._json(400, {"error": {"message": "body must be JSON with messages (or input)"}})
                     return
                 text = answer(messages)
                 prompt_tokens = len(json.dumps(messages)) // 4

@@ -198,18 +198,24 @@ def _redis_pong(port: int) -> bool:
 
 
 def start_redis(
-    workdir: Path, *, persist: bool = False, log_path: Path | None = None, timeout_s: float = 15
+    workdir: Path,
+    *,
+    persist: bool = False,
+    log_path: Path | None = None,
+    timeout_s: float = 15,
+    port: int | None = None,
 ) -> RedisServer:
     """A Redis-compatible server (`find_redis_server`) on a free loopback port with its data in `workdir`; ready
     once it answers PING.
 
     `persist` keeps redis' default snapshots plus an append-only file (the local app's data survives a
-    restart); otherwise nothing is written to disk.
+    restart); otherwise nothing is written to disk. `port`: a given port, e.g. to restart a killed server where
+    its clients expect it (the fault tests).
     """
     binary = find_redis_server()
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = log_path or workdir / "redis.log"
-    port = free_port()
+    port = port or free_port()
     durability = ["--appendonly", "yes"] if persist else ["--save", "", "--appendonly", "no"]
     args = [binary, "--bind", HOST, "--port", str(port), *durability, "--dir", str(workdir), "--protected-mode", "yes"]
     proc = _spawn(args, log_path, workdir)

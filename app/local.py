@@ -117,7 +117,13 @@ def main() -> int:
         chat_env: dict[str, str] = {}
         if not os.environ.get("OPENAI_API_KEY"):
             llm = DevLLM()
-            chat_env = {"OPENAI_API_KEY": "dev-stand-in", "OPENAI_BASE_URL": llm.base_url, "OPENAI_MAX_RETRIES": "0"}
+            chat_env = {
+                "OPENAI_API_KEY": "dev-stand-in",
+                "OPENAI_BASE_URL": llm.base_url,
+                "OPENAI_MAX_RETRIES": "0",
+                # The stand-in moderates too (flags "dev-moderation-flag"): show both moderation paths locally.
+                "CHAT_MODERATION_ENABLED": "true",
+            }
             print(f"OPENAI_API_KEY is not set: chat is answered by the development stand-in at {llm.base_url}")
         env = {
             **chat_env,
@@ -233,12 +239,12 @@ def start_frontend(mode: str, port: int, env: dict[str, str], logs: Path) -> sub
 
 async def serve(port: int) -> None:
     import uvicorn
-    from arq.worker import Worker
 
     from app.api.main import create_app
     from app.api.settings import get_settings
+    from app.worker.runner import ResilientWorker, supervise
     from app.worker.settings import WorkerSettings
-    from app.worker.tasks import build_indexer, worker_options
+    from app.worker.tasks import build_indexer, make_worker
 
     app = create_app(get_settings())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
@@ -250,9 +256,14 @@ async def serve(port: int) -> None:
         await asyncio.sleep(0.1)
     # One process owns the on-disk local Qdrant: the worker reuses the API's VectorIndex.
     settings = WorkerSettings()
-    indexer = build_indexer(settings, vectors=app.state.services.vectors, jobs=None)
-    worker = Worker(**worker_options(settings, handle_signals=False, ctx={"settings": settings, "indexer": indexer}))
-    work = asyncio.create_task(worker.async_run())
+
+    def new_worker() -> ResilientWorker:
+        # A fresh indexer each time: a stopped worker's shutdown closed the previous one's embedder client.
+        indexer = build_indexer(settings, vectors=app.state.services.vectors, jobs=None)
+        return make_worker(settings, handle_signals=False, ctx={"settings": settings, "indexer": indexer})
+
+    # The worker rides out Redis restarts itself; the supervisor starts a new one should it still stop.
+    work = asyncio.create_task(supervise(new_worker))
     try:
         await api
     except asyncio.CancelledError:
@@ -262,8 +273,6 @@ async def serve(port: int) -> None:
         work.cancel()
         with contextlib.suppress(BaseException):
             await work
-        with contextlib.suppress(Exception):
-            await worker.close()
 
 
 if __name__ == "__main__":

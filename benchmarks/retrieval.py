@@ -2,7 +2,8 @@
 
 Runs `qdrant-edge-py` (Qdrant's engine in-process) on the production collection layout and search request:
 the shard is built from `app.services.layout.vectors_config` (`original` rerank-only with HNSW m=0 and its
-int8 scalar-quantized copy, `mean_pooling_rows` / `mean_pooling_columns` with HNSW, float16 storage), and the
+int8 scalar-quantized copy, `mean_pooling_rows` / `mean_pooling_columns` with the dense pooled HNSW graph and
+their int8 copy, float16 storage), and the
 two-stage request uses the production prefetch limit, HNSW ef and rerank parameters (int8, best 2 x k
 rescored in float16).
 Pages are ColPali-shaped and synthetic: 1,030 x 128 unit vectors per page (a 32 x 32 patch grid + 6 prompt
@@ -13,7 +14,8 @@ Per query, exhaustive MaxSim (exact, float16, quantization ignored: the referenc
 variant run back to back, so the ratios compare like with like on a loaded machine. Each prefetch limit is
 measured with the production int8 rerank and, for comparison, a float16 rerank (what schema 1 ran). Prints
 p50 latencies, the p50 ratio and recall@10 against exhaustive. `--workdir DIR` keeps the built shard there and
-reuses it on the next run with the same page count (only the query side changed).
+reuses it on the next run with the same page count and layout (only the query side changed); the 5,000-page
+build takes 5-30 minutes on 2 cores, depending on load.
 
     .venv/bin/python benchmarks/retrieval.py --pages 5000 --queries 30      # the README figure
     .venv/bin/python benchmarks/retrieval.py --pages 2000 --prefetch 50 100 --workdir /tmp/vr-bench
@@ -40,6 +42,7 @@ from app.services.layout import (
     COLUMNS,
     EXACT_PARAMS,
     ORIGINAL,
+    POOLED_QUANTIZATION,
     PREFETCH_EF,
     PREFETCH_LIMIT,
     RERANK_PARAMS,
@@ -121,8 +124,13 @@ def edge_params(params: models.VectorParams) -> qe.EdgeVectorParams:
     )
 
 
-def make_shard(path: Path, pooled_quantization: Quantization) -> qe.EdgeShard:
+def make_shard(path: Path, pooled_quantization: Quantization, pooled_hnsw: dict[str, int]) -> qe.EdgeShard:
     config = vectors_config(dim=DIM, on_disk=True, quantization=pooled_quantization, datatype="float16")
+    for name in (ROWS, COLUMNS):  # a candidate graph for the pooled vectors (--pooled-m / --pooled-ef-construct)
+        if pooled_hnsw:
+            base = config[name].hnsw_config.model_dump(exclude_none=True) if config[name].hnsw_config else {}
+            graph = models.HnswConfigDiff(**{**base, **pooled_hnsw})
+            config[name] = config[name].model_copy(update={"hnsw_config": graph})
     edge = qe.EdgeConfig(
         vectors={name: edge_params(params) for name, params in config.items()},
         optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1000, default_segment_number=2),
@@ -134,10 +142,15 @@ def make_shard(path: Path, pooled_quantization: Quantization) -> qe.EdgeShard:
 
 
 def build(
-    path: Path, corpus: Corpus, pages: int, pooled_quantization: Quantization, batch: int = 50
+    path: Path,
+    corpus: Corpus,
+    pages: int,
+    pooled_quantization: Quantization,
+    pooled_hnsw: dict[str, int],
+    batch: int = 50,
 ) -> tuple[qe.EdgeShard, list[np.ndarray], float | None]:
     """A shard with `pages` pages, and each page's concept ids; build seconds, None when reused from `path`."""
-    shard = make_shard(path, pooled_quantization)
+    shard = make_shard(path, pooled_quantization, pooled_hnsw)
     if (path / "built").exists():
         return shard, [corpus.page(np.random.default_rng(10_000 + pid))[1] for pid in range(pages)], None
     concept_sets = []
@@ -225,10 +238,12 @@ def run(
     reranks: list[str],
     pooled_quantization: Quantization,
     workdir: Path,
+    pooled_hnsw: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     corpus = Corpus(seed=7)
-    path = workdir / f"shard-{pages}-{pooled_quantization}"
-    shard, concept_sets, build_s = build(path, corpus, pages, pooled_quantization)
+    graph = "".join(f"-{key}{value}" for key, value in sorted((pooled_hnsw or {}).items()))
+    path = workdir / f"shard-{pages}-{pooled_quantization}{graph}"
+    shard, concept_sets, build_s = build(path, corpus, pages, pooled_quantization, pooled_hnsw or {})
     rng = np.random.default_rng(99)
     qs = [corpus.query(concept_sets[int(rng.integers(0, pages))], rng).tolist() for _ in range(queries)]
     variants = [(p, ef, name) for p in prefetches for ef in efs for name in reranks]
@@ -295,8 +310,12 @@ def main() -> None:
     parser.add_argument(
         "--pooled-quantization",
         choices=["none", "scalar", "binary"],
-        default="none",
-        help="QDRANT_QUANTIZATION for the pooled vectors (production default: none)",
+        default=POOLED_QUANTIZATION,
+        help=f"QDRANT_QUANTIZATION for the pooled vectors (production: {POOLED_QUANTIZATION})",
+    )
+    parser.add_argument("--pooled-m", type=int, help="HNSW m for the pooled vectors (production: the layout's)")
+    parser.add_argument(
+        "--pooled-ef-construct", type=int, help="HNSW ef_construct for the pooled vectors (production: the layout's)"
     )
     parser.add_argument(
         "--workdir", type=Path, default=None, help="keep and reuse built shards here (empty it after a layout change)"
@@ -313,8 +332,18 @@ def main() -> None:
     columns += [("2st p50 ms", 11), ("2st p95 ms", 11), ("speedup", 8), ("recall@10", 9)]
     print(" ".join(f"{name:>{width}}" for name, width in columns), flush=True)
     for pages in args.pages:
+        graph = {"m": args.pooled_m, "ef_construct": args.pooled_ef_construct}
+        pooled_hnsw = {key: value for key, value in graph.items() if value is not None}
         for r in run(
-            pages, args.queries, args.k, args.prefetch, args.ef, args.rerank, args.pooled_quantization, workdir
+            pages,
+            args.queries,
+            args.k,
+            args.prefetch,
+            args.ef,
+            args.rerank,
+            args.pooled_quantization,
+            workdir,
+            pooled_hnsw,
         ):
             build = "reused" if r["build_s"] is None else f"{r['build_s']:.1f}"
             print(

@@ -50,6 +50,15 @@ RUNNER_IMAGE = "aws/codebuild/standard:7.0"
 # The workflows allowed onto the runner (their `name:`), as a webhook WORKFLOW_NAME pattern.
 RUNNER_WORKFLOWS = ("deploy", "preview")
 GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+
+
+def check_github_repository(value: str | None) -> str | None:
+    """`owner/name` as GitHub spells it (None passes: the key is optional where it is read)."""
+    if value is not None and not GITHUB_REPOSITORY.match(value):
+        raise ValueError(f"{value!r} is not a GitHub repository 'owner/name'")
+    return value
+
+
 # CodeConnections (formerly CodeStar Connections) connection ARN; the connection is approved once in the console.
 CODE_CONNECTION_ARN = re.compile(
     r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:connection/[0-9a-f-]{36}$"

@@ -21,7 +21,8 @@ DELETION_WINDOW_DAYS = 30
 # Yearly automatic rotation of the key material (AWS keeps old material, so existing ciphertext stays readable).
 ROTATION_PERIOD_DAYS = 365
 
-PURPOSES: tuple[str, ...] = ("s3", "eks", "ebs", "logs", "secrets", "ecr")
+# No "ecr": the shared registry has its own key (infra/registry.py), whose lifetime is the registry's, not a tier's.
+PURPOSES: tuple[str, ...] = ("s3", "eks", "ebs", "logs", "secrets")
 
 _DESCRIPTIONS = {
     "s3": "S3 data (pages, snapshots, audit, models buckets) and their replication",
@@ -29,7 +30,6 @@ _DESCRIPTIONS = {
     "ebs": "EBS volumes of the EKS node groups and persistent volumes",
     "logs": "CloudWatch Logs log groups (VPC flow logs, EKS control plane, application logs)",
     "secrets": "Secrets Manager secrets",
-    "ecr": "ECR container image layers",
 }
 
 # Every data-plane action a service needs to use a key for envelope encryption (no administrative actions).
@@ -171,7 +171,6 @@ class Keys(pulumi.ComponentResource):
     ebs: aws.kms.Key
     logs: aws.kms.Key
     secrets: aws.kms.Key
-    ecr: aws.kms.Key
     aliases: dict[str, aws.kms.Alias]
     arns: dict[str, pulumi.Output[str]]
 
@@ -204,6 +203,6 @@ class Keys(pulumi.ComponentResource):
                 opts=child,
             )
         self.s3, self.eks, self.ebs = keys["s3"], keys["eks"], keys["ebs"]
-        self.logs, self.secrets, self.ecr = keys["logs"], keys["secrets"], keys["ecr"]
+        self.logs, self.secrets = keys["logs"], keys["secrets"]
         self.arns = {purpose: key.arn for purpose, key in keys.items()}
         self.register_outputs({f"{purpose}_key_arn": arn for purpose, arn in self.arns.items()})

@@ -5,8 +5,9 @@ nodes on the metrics ports only (api 9090, worker 9091, Qdrant 6333, DCGM export
 discovery.
 It authenticates to Kubernetes through the EKS access entry AMP creates for it (`aps-collector-user`), bound here to
 a read-only ClusterRole.
-Alerts go to an SNS topic encrypted with its own key: CloudWatch and Budgets publish to an encrypted topic only
-when the key policy lets those services use the key, which an AWS-managed SNS key never does.
+Alerts go to an SNS topic encrypted with its own key (infra/alert_topic.py); a stack with replica buckets in a
+second region gets a second topic there, because an alarm pages a topic in its own region only. Every bucket, the
+replicas included, has a size and an object-count alarm (infra/bucket_alarms.py).
 Grafana dashboards for these metrics live in infra/dashboards/ (import them into the AMP-backed Grafana).
 """
 
@@ -21,9 +22,10 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.alarms import Alarms, AlarmsArgs
+from infra.alert_topic import alert_topic
+from infra.bucket_alarms import BucketAlarms, BucketAlarmsArgs, BucketLimits
+from infra.bucket_names import REPLICA_SUFFIX
 from infra.budget import CostBudget, CostBudgetArgs
-from infra.iam import resolved
-from infra.keys import customer_managed_key
 from infra.scrape_config import (
     MAX_SCRAPE_INTERVAL_SECONDS,
     MIN_SCRAPE_INTERVAL_SECONDS,
@@ -37,7 +39,7 @@ __all__ = ["SCRAPER_USER", "SCRAPE_PORTS", "Observability", "ObservabilityArgs",
 SCRAPER_USER = "aps-collector-user"
 # What an alarm / budget subscriber address must look like; stacks/config/observability.py validates with it.
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$")
-_PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
+_REPLICA = f"-{REPLICA_SUFFIX}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,10 +61,15 @@ class ObservabilityArgs:
     alb_arn_suffix: pulumi.Input[str]
     target_group_arn_suffixes: Mapping[str, pulumi.Input[str]]
     alb_5xx_rate_percent: float
+    alb_4xx_rate_percent: float
     cache_member_clusters: Sequence[str]
     cache_memory_percent: float
-    pages_bucket_name: pulumi.Input[str]
-    pages_quota_gib: int
+    # Every bucket the stack creates, key -> physical name (Storage.bucket_names); replicas' keys end "-replica"
+    # and they live in `replica_region`. Thresholds are per purpose (a replica uses its source's).
+    buckets: Mapping[str, str]
+    bucket_limits: Mapping[str, BucketLimits]
+    replica_buckets: Mapping[str, str] = field(default_factory=dict)
+    replica_region: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -78,6 +85,12 @@ def _validate(args: ObservabilityArgs) -> None:
         )
     if len(args.scraper_subnet_ids) < 2:
         raise ValueError("scraper_subnet_ids: the managed scraper needs subnets in at least two AZs")
+    purposes = {k.removesuffix(_REPLICA) for k in (*args.buckets, *args.replica_buckets)}
+    missing = sorted(purposes - set(args.bucket_limits))
+    if missing:
+        raise ValueError(f"bucket_limits: no thresholds for {missing}; every bucket has size and object alarms")
+    if bool(args.replica_buckets) != (args.replica_region is not None):
+        raise ValueError("replica_buckets and replica_region: give both or neither")
 
 
 class Observability(pulumi.ComponentResource):
@@ -86,6 +99,7 @@ class Observability(pulumi.ComponentResource):
     topic: aws.sns.Topic
     alerts_key: aws.kms.Key
     alarms: Alarms
+    bucket_alarms: list[BucketAlarms]
     budget: CostBudget
     workspace_arn: pulumi.Output[str]
     prometheus_endpoint: pulumi.Output[str]
@@ -95,7 +109,6 @@ class Observability(pulumi.ComponentResource):
         _validate(args)
         super().__init__("visionrag:infra:Observability", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
         tags = dict(args.tags)
         account = pulumi.Output.from_input(args.account_id)
 
@@ -185,90 +198,10 @@ class Observability(pulumi.ComponentResource):
         )
 
         # --- alerts ---------------------------------------------------------------------------------------
-        partition = aws.get_partition_output(opts=invoke).partition
-        key_policy = aws.iam.get_policy_document_output(
-            statements=[
-                aws.iam.GetPolicyDocumentStatementArgs(
-                    sid="AccountRootIsKeyAdmin",
-                    effect="Allow",
-                    principals=[
-                        aws.iam.GetPolicyDocumentStatementPrincipalArgs(
-                            type="AWS",
-                            identifiers=[resolved(pulumi.Output.concat("arn:", partition, ":iam::", account, ":root"))],
-                        )
-                    ],
-                    actions=["kms:*"],
-                    resources=["*"],
-                ),
-                aws.iam.GetPolicyDocumentStatementArgs(
-                    sid="AlertPublishersUseKey",
-                    effect="Allow",
-                    principals=[
-                        aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="Service", identifiers=list(_PUBLISHERS))
-                    ],
-                    actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                    resources=["*"],
-                    conditions=[
-                        aws.iam.GetPolicyDocumentStatementConditionArgs(
-                            test="StringEquals", variable="aws:SourceAccount", values=[resolved(account)]
-                        )
-                    ],
-                ),
-            ],
-            opts=invoke,
-        ).json
-        # Same guarantees as every project key (infra/keys.py): rotation, 30-day window, lockout check.
-        self.alerts_key, _alias = customer_managed_key(
-            f"{name}-alerts-key",
-            alias=f"alias/{args.name_prefix}-alerts",
-            description=f"{args.name_prefix} alerts topic (CloudWatch alarms, Budgets)",
-            policy=key_policy,
-            tags=tags,
-            opts=child,
+        alerts = alert_topic(
+            name, name_prefix=args.name_prefix, account=account, emails=args.alarm_emails, tags=tags, parent=self
         )
-        self.topic = aws.sns.Topic(
-            f"{name}-alerts",
-            name=f"{args.name_prefix}-alerts",
-            kms_master_key_id=self.alerts_key.arn,
-            tags=tags,
-            opts=child,
-        )
-        topic_policy = aws.iam.get_policy_document_output(
-            statements=[
-                aws.iam.GetPolicyDocumentStatementArgs(
-                    sid="AlertPublishers",
-                    effect="Allow",
-                    principals=[
-                        aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="Service", identifiers=list(_PUBLISHERS))
-                    ],
-                    actions=["sns:Publish"],
-                    resources=[resolved(self.topic.arn)],
-                    conditions=[
-                        aws.iam.GetPolicyDocumentStatementConditionArgs(
-                            test="StringEquals", variable="aws:SourceAccount", values=[resolved(account)]
-                        )
-                    ],
-                ),
-                aws.iam.GetPolicyDocumentStatementArgs(
-                    sid="DenyInsecureTransport",
-                    effect="Deny",
-                    principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="*", identifiers=["*"])],
-                    actions=["sns:Publish"],
-                    resources=[resolved(self.topic.arn)],
-                    conditions=[
-                        aws.iam.GetPolicyDocumentStatementConditionArgs(
-                            test="Bool", variable="aws:SecureTransport", values=["false"]
-                        )
-                    ],
-                ),
-            ],
-            opts=invoke,
-        ).json
-        aws.sns.TopicPolicy(f"{name}-alerts-policy", arn=self.topic.arn, policy=topic_policy, opts=child)
-        for i, email in enumerate(args.alarm_emails):
-            aws.sns.TopicSubscription(
-                f"{name}-alerts-email-{i}", topic=self.topic.arn, protocol="email", endpoint=email, opts=child
-            )
+        self.alerts_key, self.topic = alerts.key, alerts.topic
 
         self.alarms = Alarms(
             f"{name}-alarms",
@@ -278,14 +211,55 @@ class Observability(pulumi.ComponentResource):
                 alb_arn_suffix=args.alb_arn_suffix,
                 target_group_arn_suffixes=args.target_group_arn_suffixes,
                 alb_5xx_rate_percent=args.alb_5xx_rate_percent,
+                alb_4xx_rate_percent=args.alb_4xx_rate_percent,
                 cache_member_clusters=args.cache_member_clusters,
                 cache_memory_percent=args.cache_memory_percent,
-                pages_bucket_name=args.pages_bucket_name,
-                pages_quota_gib=args.pages_quota_gib,
                 tags=tags,
             ),
             opts=child,
         )
+
+        def limits(buckets: Mapping[str, str]) -> dict[str, BucketLimits]:
+            return {k: args.bucket_limits[k.removesuffix(_REPLICA)] for k in buckets}
+
+        self.bucket_alarms = [
+            BucketAlarms(
+                f"{name}-bucket-alarms",
+                BucketAlarmsArgs(
+                    name_prefix=args.name_prefix,
+                    topic_arn=self.topic.arn,
+                    buckets=args.buckets,
+                    limits=limits(args.buckets),
+                    tags=tags,
+                ),
+                opts=child,
+            )
+        ]
+        if args.replica_region is not None:
+            # The replicas' metrics are in their region, and so must be their alarms and the topic they page.
+            replica = alert_topic(
+                f"{name}-replica",
+                name_prefix=args.name_prefix,
+                account=account,
+                emails=args.alarm_emails,
+                tags=tags,
+                parent=self,
+                region=args.replica_region,
+            )
+            self.bucket_alarms.append(
+                BucketAlarms(
+                    f"{name}-replica-bucket-alarms",
+                    BucketAlarmsArgs(
+                        name_prefix=args.name_prefix,
+                        topic_arn=replica.topic.arn,
+                        buckets=args.replica_buckets,
+                        limits=limits(args.replica_buckets),
+                        region=args.replica_region,
+                        tags=tags,
+                    ),
+                    opts=child,
+                )
+            )
         self.budget = CostBudget(
             f"{name}-budget",
             CostBudgetArgs(

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.bucket import OBJECT_LOCK_MODES, ObjectLockMode, SecureBucket, SecureBucketArgs
-from infra.bucket_names import ACCESS_LOGS, ACCOUNT_ID_LENGTH, BUCKETS, REPLICATED, bucket_names
+from infra.bucket_names import ACCESS_LOGS, ACCOUNT_ID_LENGTH, BUCKETS, REPLICA_SUFFIX, REPLICATED, bucket_names
 from infra.keys import customer_managed_key, key_policy
 from infra.naming import check_bucket_name, check_name_prefix, check_region
 from infra.policy_document import Statement, policy_document
@@ -68,6 +68,7 @@ class Storage(pulumi.ComponentResource):
     buckets: dict[str, SecureBucket]
     replicas: dict[str, SecureBucket]
     names: dict[str, pulumi.Output[str]]
+    physical_names: dict[str, str]
     arns: dict[str, pulumi.Output[str]]
     replica_key: aws.kms.Key | None
     replication_role: aws.iam.Role | None
@@ -123,6 +124,9 @@ class Storage(pulumi.ComponentResource):
             self._replication(name, args, names, identity.account_id, partition, args.replica_region)
 
         self.names = {k: b.name for k, b in self.buckets.items()}
+        # Plain physical names (replicas under "<purpose>-replica"): known before any bucket exists, for the
+        # per-bucket alarms (infra/bucket_alarms.py) and the policy that matches them to buckets by name.
+        self.physical_names = {k: v for k, v in names.items() if k in self.buckets or k in self._replica_keys()}
         self.arns = {k: b.arn for k, b in self.buckets.items()}
         self.register_outputs(
             {
@@ -131,6 +135,9 @@ class Storage(pulumi.ComponentResource):
                 "replica_names": {k: b.name for k, b in self.replicas.items()},
             }
         )
+
+    def _replica_keys(self) -> set[str]:
+        return {f"{k}-{REPLICA_SUFFIX}" for k in self.replicas}
 
     def _access_logs_bucket(
         self,

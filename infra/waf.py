@@ -26,7 +26,7 @@ UPLOAD_EXEMPT_RULES: dict[str, str] = {
     "SizeRestrictions_BODY": "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body",
 }
 # The API's upload endpoint (app/api/routers/index.py) on the API host; the API caps it itself
-# (MAX_UPLOAD_MB x MAX_UPLOAD_FILES, 413 beyond).
+# (MAX_UPLOAD_MB x MAX_UPLOAD_FILES, owned by infra/workloads/uploads.py and set on the api pods; 413 beyond).
 UPLOAD_METHOD = "POST"
 UPLOAD_PATH = "/index"
 # The browser uploads through the frontend's same-origin proxy on the apex (frontend/src/app/api/proxy/[...path],

@@ -5,16 +5,26 @@ The deploy workflow never rebuilds: it builds once, then carries the SAME digest
 exporting what a stage ran (`export`) and writing exactly that into the next stage (`set`). Only
 `<repo>@sha256:<64 hex>` references are accepted: a tag can be re-pointed after it was verified, a digest cannot.
 
+  promote.py promote --stack staging --images digests-dev.json --certificate-identity <ci.yml identity>
+                                   # verify signature + attestations of every digest in ECR, find its provenance
+                                   # referrer, refuse a digest outside the stage's retention window, tag them
+                                   # release-<stage>-<time> (+ .sig/.att/.prov), then `set` (or, with --live,
+                                   # `rollout`)
   promote.py set    --stack staging --images digests-dev.json      # {"api": "...@sha256:..", "worker": .., ..}
-  promote.py export --stack staging [--out digests-staging.json]   # what the stack runs now (also: rollback input)
-  promote.py rollout --stack prod --images digests-staging.json --canary-weight 10
-                                   # worker/embedder now; a changed api image starts as a canary
+  promote.py export --stack staging [--out digests-staging.json]   # what the stack's file says (rollback input)
+  promote.py rollout --stack prod --images digests-staging.json --live outputs-prod.json --canary-weight 10
+                                   # worker/embedder now; an api image that differs from the LIVE one
+                                   # (`pulumi stack output --json`) starts as a canary
   promote.py canary --stack prod --image <api digest> --weight 10  # start / raise the api canary
   promote.py canary --stack prod --clear                           # roll the canary back (weight 0, removed)
   promote.py canary --stack prod --finish                          # the canary becomes the api image
 
-Exit codes: 0 done, 2 bad input (message names the key, the value and what is allowed). The file is written only
-when every value is valid, so a refused promotion changes nothing.
+Exit codes: 0 done, 2 bad input or a refused promotion (the message names the image, the key, the value and what
+is allowed). The file is written only when every value is valid (and, for `promote`, every digest verified and
+tagged), so a refused promotion changes nothing.
+
+The committed stack file can lag behind what runs (the deploy workflow opens a pull request with each stage's file
+after its verify): decisions about what runs are made from the stack's live outputs, never from the file.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,22 +190,104 @@ def finish_canary(doc: CommentedMap) -> str:
     return image
 
 
-def rollout(doc: CommentedMap, images: Mapping[str, str], canary_weight: int) -> str | None:
-    """Set every image except a CHANGED api image, which starts as a canary; returns the canary image or None."""
-    workloads = _workloads(doc)
+def read_live(path: str) -> tuple[dict[str, str], str | None]:
+    """The images and the api canary a stack RUNS, from `pulumi stack output --json` (stacks/program.py exports
+    `images` and `canary`); a stack without outputs is a first deploy."""
+    try:
+        outputs = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PromoteError(f"--live: cannot read stack outputs from {path!r} ({exc})") from None
+    if not isinstance(outputs, dict):
+        raise PromoteError(f"--live: {path!r} is not the JSON object `pulumi stack output --json` prints")
+    images = outputs.get("images") or {}
+    if not isinstance(images, dict):
+        raise PromoteError(f"--live: outputs.images in {path!r} is not an object")
+    live = {k: check_digest_ref(f"--live.images.{k}", v) for k, v in images.items() if k in TARGETS}
+    canary = outputs.get("canary")
+    return live, (check_digest_ref("--live.canary.image", canary.get("image")) if isinstance(canary, dict) else None)
+
+
+def rollout(
+    doc: CommentedMap, images: Mapping[str, str], canary_weight: int, live: Mapping[str, str], live_canary: str | None
+) -> str | None:
+    """Set every image except an api image that differs from the LIVE api, which starts as a canary beside it;
+    returns the canary image or None. The stable api is written as the live one: the file may be stale (a canary
+    finished after the file was committed), and trusting it would send the stable api back to an old image."""
+    if live_canary is not None:
+        raise PromoteError(
+            f"--live: a canary of {live_canary!r} is running; the last deploy neither finished nor cleared it "
+            "(promote.py canary --finish or --clear, apply, then promote again)"
+        )
     api = images.get("api")
-    current = (workloads.get("api") or {}).get("image")
+    current = live.get("api")
     rest = {k: v for k, v in images.items() if k != "api"}
-    if api is None or api == current:
-        set_images(doc, {**rest, **({"api": api} if api else {})})
-        return None
     if current is None:
         # First deploy: there is no stable api for a canary to be compared against.
         set_images(doc, dict(images))
         return None
-    set_images(doc, rest)
+    if api is None or api == current:
+        set_images(doc, {**rest, "api": current})
+        return None
+    set_images(doc, {**rest, "api": current})
     set_canary(doc, api, canary_weight)
     return api
+
+
+def ecr_images_for(region: str) -> Any:
+    """The registry access promote uses (tests replace it: moto has no GetDownloadUrlForLayer)."""
+    import boto3
+
+    from stacks.supply_chain.ecr_images import EcrImages
+
+    return EcrImages(boto3.client("ecr", region_name=region))
+
+
+def verify_and_tag(args: argparse.Namespace, images: Mapping[str, str]) -> str:
+    """Verify every digest and tag it for the stage (stacks/supply_chain); returns the release tag."""
+    from stacks.supply_chain.promotion import PromotionRefused, promote_digests
+    from stacks.supply_chain.refs import RefError, parse_ecr_ref
+    from stacks.supply_chain.verifier import GITHUB_OIDC_ISSUER, CosignCliVerifier, Verifier
+
+    try:
+        registries = {parse_ecr_ref(ref).registry for ref in images.values()}
+    except RefError as exc:
+        raise PromoteError(f"--images: {exc}") from None
+    if len(registries) != 1:
+        raise PromoteError(f"--images: {sorted(registries)}: every image must come from the one shared registry")
+    registry = ecr_images_for(parse_ecr_ref(next(iter(images.values()))).region)
+    verifier: Verifier
+    if args.public_key:
+        from stacks.supply_chain.cosign_key import KeyVerifier, load_public_key
+
+        verifier = KeyVerifier(images=registry, public_key=load_public_key(Path(args.public_key).read_bytes()))
+    elif args.certificate_identity:
+        issuer = args.certificate_oidc_issuer or GITHUB_OIDC_ISSUER
+        verifier = CosignCliVerifier(identity=args.certificate_identity, issuer=issuer)
+    else:
+        raise PromoteError("--certificate-identity (keyless, CI) or --public-key is required: nothing is unverified")
+    try:
+        done = promote_digests(images, stage=args.stack, when=datetime.now(UTC), registry=registry, verifier=verifier)
+    except PromotionRefused as exc:
+        raise PromoteError("refused, nothing tagged or written:\n  " + "\n  ".join(exc.problems)) from None
+    for image, names in done.tagged.items():
+        print(f"{args.stack}: {image}: tagged {', '.join(names)}")
+    return done.release_tag
+
+
+def _github_output(**values: str) -> None:
+    if "GITHUB_OUTPUT" in os.environ:
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
+            fh.writelines(f"{k}={v}\n" for k, v in values.items())
+
+
+def edit_images(args: argparse.Namespace, doc: CommentedMap, images: Mapping[str, str]) -> list[str]:
+    """`set`, or with --live `rollout` (an api image that differs from the live one starts as a canary), in
+    memory; returns the lines to print once the file is written."""
+    if getattr(args, "live", None) is None:
+        return [f"{args.stack}: {w}: {old} -> {new}" for w, (old, new) in set_images(doc, images).items()]
+    canary = rollout(doc, images, args.canary_weight, *read_live(args.live))
+    _github_output(canary_image=canary or "")
+    return [f"{args.stack}: " + (f"api canary {canary} at {args.canary_weight}%" if canary else "no api canary")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,10 +300,19 @@ def main(argv: list[str] | None = None) -> int:
     p_exp = sub.add_parser("export", help="print the digests a stack's config runs, as JSON")
     p_exp.add_argument("--stack", required=True)
     p_exp.add_argument("--out", help="write to this file instead of stdout")
-    p_roll = sub.add_parser("rollout", help="set images; a changed api image starts as a canary")
+    p_roll = sub.add_parser("rollout", help="set images; an api image differing from the live one is a canary")
     p_roll.add_argument("--stack", required=True)
     p_roll.add_argument("--images", required=True, help="JSON file (or '-') {api|worker|embedder|frontend: digest ref}")
+    p_roll.add_argument("--live", required=True, help="`pulumi stack output --json` of the stack (what runs now)")
     p_roll.add_argument("--canary-weight", type=int, default=10, help="initial canary weight (default 10)")
+    p_pro = sub.add_parser("promote", help="verify + release-tag every digest in ECR, then set (or rollout)")
+    p_pro.add_argument("--stack", required=True, help="the stage promoted into (dev, staging, prod)")
+    p_pro.add_argument("--images", required=True, help="JSON file (or '-') {api|worker|embedder|frontend: digest ref}")
+    p_pro.add_argument("--certificate-identity", help="keyless: the signing workflow's identity (ci.yml on main)")
+    p_pro.add_argument("--certificate-oidc-issuer", help="keyless: the OIDC issuer (default: GitHub Actions)")
+    p_pro.add_argument("--public-key", help="key-based: cosign public key (PEM) instead of keyless")
+    p_pro.add_argument("--live", help="`pulumi stack output --json` of the stack: write as `rollout` (canary)")
+    p_pro.add_argument("--canary-weight", type=int, default=10, help="initial canary weight with --live")
     p_can = sub.add_parser("canary", help="start, raise, clear or finish the api canary")
     p_can.add_argument("--stack", required=True)
     mode = p_can.add_mutually_exclusive_group(required=True)
@@ -223,18 +325,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = stack_file(args.root, args.stack)
         doc = load(path)
-        if args.command == "set":
-            changes = set_images(doc, read_images(args.images))
+        if args.command in ("set", "rollout", "promote"):
+            images = read_images(args.images)
+            lines = edit_images(args, doc, images)  # every refusal of the edit comes before any tag
+            if args.command == "promote":
+                tag = verify_and_tag(args, images)
+                _github_output(release_tag=tag)
+                lines.append(f"{args.stack}: release {tag}")
             dump(path, doc)
-            for workload, (old, new) in changes.items():
-                print(f"{args.stack}: {workload}: {old} -> {new}")
-        elif args.command == "rollout":
-            canary = rollout(doc, read_images(args.images), args.canary_weight)
-            dump(path, doc)
-            print(f"{args.stack}: " + (f"api canary {canary} at {args.canary_weight}%" if canary else "no api canary"))
-            if "GITHUB_OUTPUT" in os.environ:
-                with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
-                    fh.write(f"canary_image={canary or ''}\n")
+            print("\n".join(lines))
         elif args.command == "export":
             text = json.dumps(export_images(doc), indent=2, sort_keys=True) + "\n"
             if args.out:

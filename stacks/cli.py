@@ -2,6 +2,7 @@
 
     python -m stacks preview <stack> [--format table|json|markdown] [--plan-out FILE]
     python -m stacks manifests <stack> --out DIR
+    python -m stacks images <stack> [--third-party] [--format table|json]   (what CI scans)
     python -m stacks preflight <stack> [--format table|json|markdown] [--region R]   (before `up`, boto3)
     python -m stacks verify <stack> [...]          (stacks/verify/post_deploy.py)
 
@@ -44,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("manifests", help="write every Kubernetes object of the stack as validated YAML")
     m.add_argument("stack", choices=stacks)
     m.add_argument("--out", type=Path, required=True, help="directory to write into (created)")
+
+    i = sub.add_parser("images", help="every container image the stack runs (pods and Helm releases)")
+    i.add_argument("stack", choices=stacks)
+    i.add_argument("--third-party", action="store_true", help="only the distinct images this project does not build")
+    i.add_argument("--format", choices=("table", "json"), default="table")
 
     f = sub.add_parser("preflight", help="check the live account before `up` (zone, images, quota, weights, ...)")
     f.add_argument("stack", choices=stacks)
@@ -110,6 +116,24 @@ def manifests(stack: str, directory: Path, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if report.valid else EXIT_BLOCKED
 
 
+def images(stack: str, third_party_only: bool, fmt: str, out: TextIO, err: TextIO) -> int:
+    from stacks.engine.images import stack_images, third_party
+    from stacks.engine.plan import build_plan
+
+    record = _run(stack, err)
+    if isinstance(record, int):
+        return record
+    uses = stack_images(build_plan(record)["resources"])
+    if third_party_only:
+        listed: list[str] = third_party(uses)
+        out.write(json.dumps(listed) + "\n" if fmt == "json" else "".join(f"{image}\n" for image in listed))
+    elif fmt == "json":
+        out.write(json.dumps([{"image": u.image, "source": u.source, "project": u.project} for u in uses]) + "\n")
+    else:
+        out.write("".join(f"{u.image}\t{u.source}\n" for u in uses))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout
@@ -126,6 +150,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return preview(args.stack, args.format, args.plan_out, out, err)
     if args.command == "manifests":
         return manifests(args.stack, args.out, out, err)
+    if args.command == "images":
+        return images(args.stack, args.third_party, args.format, out, err)
     if args.command == "preflight":
         from stacks.verify import preflight
 

@@ -6,11 +6,10 @@ Each section below is owned by the component's author; keep the order (later com
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 import pulumi_aws as aws
 
+from infra.bucket_alarms import BucketLimits
 from infra.cache import Cache, CacheArgs
 from infra.cdn import Cdn, CdnArgs, OriginVerifySecret
 from infra.ci_runners import CiRunners, CiRunnersArgs
@@ -27,17 +26,16 @@ from infra.registry import Registry, RegistryArgs
 from infra.secrets import JwtSettings, Secrets, SecretsArgs
 from infra.service_linked_roles import AUTOSCALING, ServiceLinkedRoles, ServiceLinkedRolesArgs
 from infra.storage import Storage, StorageArgs
-from infra.workloads import Workloads, WorkloadsArgs, WorkloadSpec
-from infra.workloads.container import Resources
+from infra.workloads import Workloads
 from infra.workloads.frontend import FrontendSettings
 from infra.workloads.network_policies import peer_cidrs
-from infra.workloads.rate_limits import ApiRateLimits
-from stacks.config import StackConfig, config_from_pulumi
-from stacks.config.workloads import WorkloadConfig
+from stacks.config import ConfigError, StackConfig, config_from_pulumi
+from stacks.workloads_args import workloads_args
 
 
 def build(cfg: StackConfig) -> None:
     """Register every resource of the stack described by `cfg`."""
+    _check_registry_account(cfg)
     # ---- platform: keys, network, storage, secrets, registry (no cluster needed yet) -------------------------
     tags = cfg.resource_tags()
     prefix = cfg.physical_name()  # "<namePrefix>-<tier>"
@@ -134,20 +132,25 @@ def build(cfg: StackConfig) -> None:
             tags=tags,
         ),
     )
-    registry = Registry(
-        "registry",
-        RegistryArgs(
-            # No tier: each tier's account holds its own copy of the same repositories (promotion by digest).
-            name_prefix=cfg.name_prefix,
-            kms_key_arn=keys.ecr.arn,
-            keep_releases=cfg.registry.keep_releases,
-            untagged_expiry_days=cfg.registry.untagged_expiry_days,
-            tags=tags,
-        ),
-    )
+    # One shared registry (docs/delivery.md, "Registry model"): only its owner stack builds the repositories;
+    # every other stack's image references name them (validated in stacks/config/registry.py).
+    rc = cfg.registry
+    if rc.owner:
+        registry = Registry(
+            "registry",
+            RegistryArgs(
+                name_prefix=cfg.name_prefix,  # no tier: every tier pulls the same repositories
+                region=cfg.region,
+                keep_releases=rc.keep_releases,
+                keep_builds=rc.keep_builds,
+                untagged_expiry_days=rc.untagged_expiry_days,
+                pull_account_ids=rc.pull_account_ids,
+                tags=tags,
+            ),
+        )
+        pulumi.export("ecrRepositoryUrls", registry.urls)
     pulumi.export("vpcId", network.vpc_id)
     pulumi.export("privateSubnetIds", network.private_subnet_ids)
-    pulumi.export("ecrRepositoryUrls", registry.urls)
     pulumi.export("secretNames", secrets.names)
     pulumi.export("kmsKeyArns", keys.arns)
     pulumi.export("bucketNames", storage.names)
@@ -314,10 +317,14 @@ def build(cfg: StackConfig) -> None:
             alb_arn_suffix=edge.alb_arn_suffix,
             target_group_arn_suffixes=edge.target_group_arn_suffixes,
             alb_5xx_rate_percent=oc.alb_5xx_rate_percent,
+            alb_4xx_rate_percent=oc.alb_4xx_rate_percent,
             cache_member_clusters=cache.member_clusters,
             cache_memory_percent=oc.cache_memory_percent,
-            pages_bucket_name=storage.names["pages"],
-            pages_quota_gib=cfg.storage.pages_quota_gib,
+            # Every bucket gets size and object-count alarms; replicas in their own region.
+            buckets={k: v for k, v in storage.physical_names.items() if k in storage.buckets},
+            replica_buckets={k: v for k, v in storage.physical_names.items() if k not in storage.buckets},
+            replica_region=cfg.replica_region if storage.replicas else None,
+            bucket_limits={k: BucketLimits(**v.model_dump()) for k, v in cfg.storage.bucket_limits.items()},
             tags=tags,
         ),
     )
@@ -385,8 +392,30 @@ def build(cfg: StackConfig) -> None:
     # The images this apply deploys: the deploy workflow records them as the rollback target of the next apply.
     built = ("api", "worker", "embedder", "frontend")
     pulumi.export("images", {k: w.image for k in built if (w := getattr(cfg.workloads, k)) is not None})
+    # What runs, not what the committed file says: promote.py rollout compares against these two outputs.
+    canary = cfg.workloads.canary
+    pulumi.export("canary", {"image": canary.image, "weight": canary.weight} if canary else None)
     pulumi.export("tier", cfg.tier)
     pulumi.export("region", cfg.region)
+
+
+def _check_registry_account(cfg: StackConfig) -> None:
+    """The owner creates the repositories where it deploys: that account must be the one every image reference
+    names (registry.accountId), or the tiers would pull from repositories that do not exist."""
+    if not cfg.registry.owner:
+        return
+    account = aws.get_caller_identity().account_id
+    if account != cfg.registry.account_id:
+        raise ConfigError(
+            pulumi.get_stack(),
+            [
+                (
+                    "registry.accountId",
+                    f"{cfg.registry.account_id!r} is not the account this owner stack deploys to ({account}); "
+                    "set it to that account, or make the stack in that account the owner",
+                )
+            ],
+        )
 
 
 def _optional_secret(key: str) -> pulumi.Output[str] | None:
@@ -398,57 +427,6 @@ def _optional_secret(key: str) -> pulumi.Output[str] | None:
     """
     value = pulumi.runtime.get_config(f"visionrag:{key}")
     return pulumi.Output.secret(value) if value else None
-
-
-# ---- workloads: config -> WorkloadsArgs ----------------------------------------------------------------------
-def _spec(w: WorkloadConfig, *, gpus: int = 0) -> WorkloadSpec:
-    r = w.resources
-    return WorkloadSpec(
-        image=w.image,
-        replicas=w.replicas,
-        max_replicas=w.max_replicas,
-        resources=Resources(
-            cpu_request=r.cpu_request,
-            cpu_limit=r.cpu_limit,
-            memory_request=r.memory_request,
-            memory_limit=r.memory_limit,
-            gpus=gpus,
-        ),
-    )
-
-
-def workloads_args(cfg: StackConfig, **platform: Any) -> WorkloadsArgs:
-    """WorkloadsArgs from the workloads config plus the platform outputs (`platform`: the infra-side fields)."""
-    w = cfg.workloads
-    return WorkloadsArgs(
-        tier=cfg.tier,
-        region=cfg.region,
-        role_name_prefix=cfg.physical_name(),
-        tags=cfg.resource_tags(),
-        kubernetes_version=cfg.cluster.kubernetes_version,
-        gpu_nodes_max=cfg.cluster.gpu_nodes.max_size,
-        api=_spec(w.api),
-        worker=_spec(w.worker),
-        embedder=_spec(w.embedder),
-        qdrant=_spec(w.qdrant),
-        snapshots=_spec(w.snapshots),
-        frontend=_spec(w.frontend) if w.frontend else None,
-        canary_image=w.canary.image if w.canary else None,
-        api_command=w.api_command,
-        worker_command=w.worker_command,
-        snapshot_command=w.snapshot_command,
-        snapshot_schedule=w.snapshot_schedule,
-        snapshot_retention=w.snapshot_retention,
-        qdrant_storage_gib=w.qdrant_storage_gib,
-        qdrant_replication_factor=w.qdrant_replication_factor,
-        model_sync_image=w.model_sync_image or w.worker.image,
-        embedder_model=w.embedder_model,
-        log_level=w.log_level,
-        allowed_origins=w.allowed_origins,
-        api_rate_limits=ApiRateLimits(**w.rate_limits.model_dump()),
-        otlp_endpoint=cfg.observability.otlp_endpoint,
-        **platform,
-    )
 
 
 def main() -> None:

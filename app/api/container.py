@@ -22,14 +22,16 @@ from app.api.auth import JwksCache, TokenVerifier
 from app.api.cache import ResponseCache
 from app.api.llm import ChatModel, TokenBudget
 from app.api.malware import ClamdScanner
+from app.api.quotas import QuotaLimits, Quotas
 from app.api.ratelimit import Limits, RateLimiter, parse_networks
 from app.api.settings import Settings
+from app.api.upload_slots import UploadSlots
 from app.core.audit import AuditLog
 from app.core.logging import get_logger
 from app.core.metrics import BREAKER_TRANSITIONS
 from app.core.resilience import Resilience, make_async_client
 from app.services.embedder_client import EmbedderClient
-from app.services.factory import page_storage, qdrant_client
+from app.services.factory import page_storage, qdrant_client, redis_client
 from app.services.jobs import JobStore
 from app.services.storage import PageStorage
 from app.services.vectors import VectorIndex
@@ -62,8 +64,10 @@ class AppServices:
     limiter: RateLimiter
     cache: ResponseCache
     chat: ChatModel | None
+    quotas: Quotas
     scanner: ClamdScanner | None
     trusted_proxies: tuple[Any, ...]
+    upload_slots: UploadSlots
     health: HealthCache = field(default_factory=HealthCache)
     _version: tuple[float, str] = (0.0, "")
 
@@ -82,12 +86,7 @@ class AppServices:
             read_timeout_s=settings.http_read_timeout_s,
             max_connections=settings.http_max_connections,
         )
-        redis = ArqRedis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis_timeout_s,
-            socket_connect_timeout=settings.redis_timeout_s,
-            health_check_interval=30,
-        )
+        redis = redis_client(settings.redis_url, timeout_s=settings.redis_timeout_s)
 
         def storage_for(bucket: str) -> PageStorage:
             return page_storage(
@@ -166,12 +165,23 @@ class AppServices:
             limiter=limiter,
             cache=ResponseCache(redis, ttl_s=settings.cache_ttl_s, enabled=settings.cache_enabled),
             chat=chat,
+            quotas=Quotas(
+                redis,
+                QuotaLimits(
+                    search_per_day=settings.quota_search_per_day,
+                    chat_per_day=settings.quota_chat_per_day,
+                    upload_pages_per_day=settings.quota_upload_pages_per_day,
+                    upload_bytes_per_day=settings.quota_upload_bytes_per_day,
+                ),
+                metric_max_tenants=settings.quota_metric_max_tenants,
+            ),
             scanner=(
                 ClamdScanner(settings.clamd_host, settings.clamd_port, timeout_s=settings.clamd_timeout_s)
                 if settings.clamd_host
                 else None
             ),
             trusted_proxies=parse_networks(settings.trusted_proxies),
+            upload_slots=UploadSlots(settings.upload_max_concurrent, wait_s=settings.upload_queue_timeout_s),
         )
 
     async def start(self) -> None:

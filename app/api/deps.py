@@ -82,11 +82,18 @@ AdminUser = Annotated[Principal, Depends(require_admin)]
 
 def _route_limit(scope: str):  # type: ignore[no-untyped-def]
     async def limit(request: Request, user: CurrentUser, services: ServicesDep) -> None:
-        if not services.settings.rate_limit_enabled:
-            return
-        items = getattr(services.limiter.limits, scope)
-        # Per identity here; per IP is the general limit every protected route already counted (limit_ip).
-        await services.limiter.hit(scope, items, "sub", user.sub)
+        if services.settings.rate_limit_enabled:
+            items = getattr(services.limiter.limits, scope)
+            # Per identity here; per IP is the general limit every protected route already counted (limit_ip).
+            await services.limiter.hit(scope, items, "sub", user.sub)
+        if scope in ("search", "chat"):
+            # The daily request quota of the caller's tenant (app/api/quotas.py), after the burst limit.
+            await services.resilience.call(
+                "redis",
+                lambda: services.quotas.charge_request(scope, user),  # type: ignore[arg-type]
+                timeout_s=services.settings.redis_timeout_s * 2,
+                idempotent=False,
+            )
 
     limit.__name__ = f"limit_{scope}"
     return limit

@@ -9,10 +9,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from app.api.llm import BudgetExceeded, ContentRejected
+from app.api.quotas import QuotaExceeded
 from app.api.ratelimit import RateLimited
 from app.api.uploads import UploadRejected
 from app.core.logging import get_logger
-from app.core.metrics import DEPENDENCY_ERRORS, INDEX_UPLOADS, RATE_LIMITED
+from app.core.metrics import CHAT_REQUESTS, DEPENDENCY_ERRORS, INDEX_UPLOADS, RATE_LIMITED
 from app.core.resilience import DependencyUnavailable
 from app.services.embedder_client import EmbedderRejected, EmbedderUnavailable
 
@@ -63,8 +64,17 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": str(exc.retry_after_s)},
         )
 
+    @app.exception_handler(QuotaExceeded)
+    async def _quota(request: Request, exc: QuotaExceeded) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        if exc.kind.startswith("upload"):
+            # Refused before or after the body: either way do not keep a half-read upload connection.
+            headers["Connection"] = "close"
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers=headers)
+
     @app.exception_handler(ContentRejected)
     async def _moderation(request: Request, exc: ContentRejected) -> JSONResponse:
+        CHAT_REQUESTS.labels(outcome="question_rejected").inc()
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -85,4 +95,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _upload(request: Request, exc: UploadRejected) -> JSONResponse:
         INDEX_UPLOADS.labels(outcome=f"rejected_{exc.reason}").inc()
         # The client may still be sending: tell it to stop rather than keep a connection half-read.
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers={"Connection": "close"})
+        headers = {"Connection": "close"}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(exc.retry_after_s)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)

@@ -6,7 +6,10 @@
   (prompt estimate + max output tokens) with INCRBY, refusing with 429 when that would pass the budget, then
   settles to the real usage the API reports.
 - A per-process concurrency limit: callers wait at most CHAT_QUEUE_TIMEOUT_S for a slot, then get 503.
-- Optional moderation of the user's text before anything is sent for completion.
+- Moderation (CHAT_MODERATION_ENABLED; on by the staging/prod tier defaults) of the caller's text (question and
+  the history it sends) before anything is sent for completion, and of the answer before it is returned:
+  a flagged question is ContentRejected (422 naming the categories), a flagged answer is withheld
+  (app/api/routers/chat.py). A moderation endpoint that cannot answer fails closed (503), never open.
 - Prompts and answers are never logged: only their sha256 fingerprints.
 """
 
@@ -36,7 +39,12 @@ class BudgetExceeded(Exception):
 
 
 class ContentRejected(Exception):
-    """Moderation flagged the input."""
+    """Moderation flagged the caller's input (the question or the history it sent)."""
+
+    def __init__(self, categories: list[str]) -> None:
+        named = f" (categories: {', '.join(categories)})" if categories else ""
+        super().__init__(f"the question was rejected by content moderation{named}")
+        self.categories = categories
 
 
 @dataclass(frozen=True)
@@ -123,17 +131,40 @@ class ChatModel:
         self.moderation_model = moderation_model
         self._slots = asyncio.Semaphore(max_concurrency)
 
-    async def moderate(self, text: str) -> None:
-        if not self.moderation_enabled:
-            return
+    async def flagged(self, texts: list[str]) -> list[str]:
+        """The moderation categories flagged in any of `texts` (`["flagged"]` when none is named); [] when none
+        is flagged or moderation is off. One request for all texts: the API accepts a list and answers per item."""
+        inputs = [text for text in texts if text]
+        if not self.moderation_enabled or not inputs:
+            return []
         result = await self.resilience.call(
             "llm",
-            lambda: self.client.moderations.create(model=self.moderation_model, input=text),
+            lambda: self.client.moderations.create(model=self.moderation_model, input=inputs),
             timeout_s=self.timeout_s,
         )
-        if any(item.flagged for item in result.results):
-            log.warning("chat_moderation_flagged", prompt_sha256=fingerprint(text))
-            raise ContentRejected("the request was rejected by content moderation")
+        categories: set[str] = set()
+        hit = False
+        for item in result.results:
+            if not item.flagged:
+                continue
+            hit = True
+            # by_alias: the API's category names ("self-harm/intent"), not the client's field names.
+            cats = item.categories
+            raw = cats.model_dump(by_alias=True) if hasattr(cats, "model_dump") else dict(cats)
+            categories.update(name for name, on in raw.items() if on is True)
+        if not hit:
+            return []
+        return sorted(categories) or ["flagged"]
+
+    async def moderate(self, text: str | list[str]) -> None:
+        """Refuse the caller's input (ContentRejected) when moderation flags any part of it."""
+        texts = [text] if isinstance(text, str) else text
+        categories = await self.flagged(texts)
+        if categories:
+            log.warning(
+                "chat_moderation_flagged", what="question", categories=categories, prompt_sha256=fingerprint(texts[0])
+            )
+            raise ContentRejected([c for c in categories if c != "flagged"])
 
     async def complete(self, scope: str, messages: list[dict[str, Any]], *, temperature: float) -> Completion:
         reserved = estimate_tokens(messages) + self.max_output_tokens

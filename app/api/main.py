@@ -21,7 +21,7 @@ from app.api.container import AppServices
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from app.api.openapi import install_openapi
-from app.api.routers import admin, chat, documents, health, index, search
+from app.api.routers import admin, chat, documents, health, index, search, subjects
 from app.api.settings import Settings, get_settings
 from app.core.logging import configure_logging, get_logger
 from app.core.metrics import serve_metrics
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, middleware: bool = True) -> 
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, index, search, chat, documents, admin):
+    for module in (health, index, search, chat, documents, admin, subjects):
         app.include_router(module.router)
     install_openapi(app, max_upload_files=settings.max_upload_files)
 
@@ -103,6 +103,6 @@ def create_app(settings: Settings | None = None, *, middleware: bool = True) -> 
             hsts_max_age_s=settings.hsts_max_age_s,
             docs_paths=("/docs", "/openapi.json") if docs else (),
         )
-        setup_tracing(app, settings)
-        setup_sentry(settings)
+        setup_tracing(settings, app=app)
+        setup_sentry(settings, service=settings.otel_service_name)
     return app

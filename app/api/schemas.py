@@ -56,6 +56,8 @@ class ChatRequest(BaseModel):
 class ChatResponse(BaseModel):
     text: str
     images: list[SearchItem]
+    # True when moderation flagged the model's answer: `text` is then a notice, never the answer.
+    withheld: bool = False
 
 
 class DependencyStatus(BaseModel):

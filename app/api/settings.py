@@ -72,11 +72,19 @@ class Settings(ConnectionSettings):
     rate_limit_storage_url: str | None = None
     rate_limit_fail_open: bool = False
 
+    # --- quotas per UTC day (app/api/quotas.py); unset: not counted. Search/chat per tenant (AUTH_TENANT_CLAIM,
+    # else per subject), uploads per identity (JWT sub). The stack sets them from workloads.quotas.
+    quota_search_per_day: int | None = Field(default=None, ge=1)
+    quota_chat_per_day: int | None = Field(default=None, ge=1)
+    quota_upload_pages_per_day: int | None = Field(default=None, ge=1)
+    quota_upload_mb_per_day: int | None = Field(default=None, ge=1)
+    # Bounds the `tenant` label of visionrag_tenant_usage_total per process (the rest is `_other`).
+    quota_metric_max_tenants: int = Field(default=50, ge=0, le=1000)
+
     # --- redis (the URL is a connection field) ---
     redis_timeout_s: float = Field(default=1.0, gt=0)
 
-    # --- object storage: what only the API does (audit log, presigned URLs for browsers) ---
-    s3_bucket_audit: str = "visionrag-audit"
+    # --- object storage: what only the API does (presigned URLs for browsers; the audit bucket is shared) ---
     s3_public_read: bool = Field(default=False, validation_alias=AliasChoices("s3_public_read", "minio_public_read"))
     s3_use_presigned_urls: bool = Field(
         default=True, validation_alias=AliasChoices("s3_use_presigned_urls", "minio_use_presigned_urls")
@@ -103,6 +111,10 @@ class Settings(ConnectionSettings):
     max_upload_mb: int = Field(default=50, ge=1, le=1024)
     max_upload_files: int = Field(default=10, ge=1, le=100)
     max_pdf_pages: int = Field(default=500, ge=1)
+    # Uploads one process spools to /tmp at once (app/api/upload_slots.py); the pod's /tmp is sized from it
+    # (infra/workloads/uploads.py). One more waits up to UPLOAD_QUEUE_TIMEOUT_S, then gets 503 + Retry-After.
+    upload_max_concurrent: int = Field(default=2, ge=1, le=16)
+    upload_queue_timeout_s: float = Field(default=5.0, gt=0, le=60)
     clamd_host: str | None = None
     clamd_port: int = Field(default=3310, ge=1, le=65535)
     clamd_timeout_s: float = Field(default=15.0, gt=0)
@@ -115,7 +127,11 @@ class Settings(ConnectionSettings):
     openai_max_retries: int = Field(default=2, ge=0, le=5)
     chat_max_concurrency: int = Field(default=8, ge=1)
     chat_queue_timeout_s: float = Field(default=5.0, gt=0)
-    chat_daily_token_budget: int = Field(default=200_000, ge=1)
+    # LLM tokens per scope (tenant, else subject) per UTC day. QUOTA_LLM_PER_DAY is the name the stack sets: the
+    # no-plaintext-secrets policy reads any env name with TOKEN in it as a credential.
+    chat_daily_token_budget: int = Field(
+        default=200_000, ge=1, validation_alias=AliasChoices("chat_daily_token_budget", "quota_llm_per_day")
+    )
     chat_max_output_tokens: int = Field(default=512, ge=16)
     chat_top_k: int = Field(default=3, ge=1, le=10)
     chat_moderation_enabled: bool = False
@@ -128,7 +144,7 @@ class Settings(ConnectionSettings):
     # --- observability (log level/format and Sentry are connection fields) ---
     metrics_enabled: bool = True
     metrics_port: int = Field(default=9090, ge=1, le=65535)
-    otel_exporter_otlp_endpoint: str | None = None
+    # OTEL_EXPORTER_OTLP_ENDPOINT and the sampler are connection fields (app/core/settings.py).
     otel_service_name: str = "visionrag-api"
 
     # --- serving (read by gunicorn.conf.py) ---
@@ -216,6 +232,10 @@ class Settings(ConnectionSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def quota_upload_bytes_per_day(self) -> int | None:
+        return None if self.quota_upload_mb_per_day is None else self.quota_upload_mb_per_day * 1024 * 1024
 
     @property
     def limiter_storage_url(self) -> str:

@@ -7,7 +7,9 @@ The body is parsed as it arrives (python-multipart's streaming parser), straight
   encrypted), have 1..MAX_PDF_PAGES pages (else 422) and, when clamd is configured, scan clean (else 422;
   a scanner that cannot answer gives 503);
 - filenames are reduced to a safe basename.
-Nothing reaches storage until every file passed; the temp dir is removed whatever happens.
+Nothing reaches storage until every file passed; the temp dir is removed whatever happens. With `slots`
+(app/api/upload_slots.py) at most UPLOAD_MAX_CONCURRENT sessions of a process hold a temp dir at once: `admit()`
+waits briefly for a slot, else refuses with 503 before the body is read; the slot is freed with the temp dir.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import pypdfium2 as pdfium
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from app.api.malware import ClamdScanner
+
+if TYPE_CHECKING:
+    from app.api.upload_slots import UploadSlots
 
 PDF_MAGIC = b"%PDF-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -37,11 +42,12 @@ _PDFIUM_LOCK = threading.Lock()
 
 
 class UploadRejected(Exception):
-    def __init__(self, status_code: int, detail: str, *, reason: str) -> None:
+    def __init__(self, status_code: int, detail: str, *, reason: str, retry_after_s: int | None = None) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
-        self.reason = reason  # metric label: oversize, type, corrupt, pages, malware, form
+        self.reason = reason  # metric label: oversize, type, corrupt, pages, malware, form, busy
+        self.retry_after_s = retry_after_s  # sent as Retry-After (a refusal that may succeed later: busy)
 
 
 @dataclass
@@ -182,21 +188,35 @@ class UploadSession:
         max_files: int,
         max_pages: int,
         scanner: ClamdScanner | None = None,
+        slots: UploadSlots | None = None,
     ) -> None:
         self.max_file_bytes = max_file_bytes
         self.max_files = max_files
         self.max_pages = max_pages
         self.scanner = scanner
+        self.slots = slots
         self.max_total_bytes = max_file_bytes * max_files + MULTIPART_OVERHEAD
         self._workdir: Path | None = None
+        self._admitted = False
 
     async def __aenter__(self) -> UploadSession:
         self._workdir = Path(tempfile.mkdtemp(prefix="visionrag-upload-"))
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        try:
+            if self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
+        finally:
+            if self._admitted and self.slots is not None:
+                self._admitted = False
+                self.slots.release()
+
+    async def admit(self) -> None:
+        """Take one of the process's upload slots (no slots: no cap); before `receive`, after `check_headers`."""
+        if self.slots is not None and not self._admitted:
+            await self.slots.acquire()
+            self._admitted = True
 
     def check_headers(self, content_type: str | None, content_length: str | None) -> bytes:
         """Refuse by headers alone (before reading): wrong type, or a declared length over the cap."""
@@ -215,6 +235,7 @@ class UploadSession:
 
     async def receive(self, boundary: bytes, stream: AsyncIterator[bytes]) -> list[ReceivedFile]:
         assert self._workdir is not None, "use UploadSession as an async context manager"
+        assert self._admitted or self.slots is None, "admit() before receive(): the body needs a slot"
         collector = _Collector(self._workdir, max_file_bytes=self.max_file_bytes, max_files=self.max_files)
         parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
         total = 0

@@ -24,6 +24,14 @@ BREAKER_TRANSITIONS = Counter(
     "visionrag_circuit_breaker_transitions_total", "Circuit breaker state changes", ["dependency", "state"]
 )
 AUDIT_EVENTS = Counter("visionrag_audit_events_total", "Audit events written", ["action"])
+# Events that never reached the audit bucket (after the writer's retries): the action itself went ahead (a finished
+# indexing job) or failed anyway (a `failed` closing event); the event is then only in the error log. Alert on > 0.
+AUDIT_WRITE_FAILURES = Counter(
+    "visionrag_audit_write_failures_total", "Audit events that could not be written (logged instead)", ["action"]
+)
+# Quota usage per tenant; `tenant` is bounded by app/api/quotas.py TenantLabels (never a subject, at most
+# QUOTA_METRIC_MAX_TENANTS ids per process, the rest `_other`); kind: search, chat, llm_tokens, upload_pages/bytes.
+TENANT_USAGE = Counter("visionrag_tenant_usage_total", "Quota units used per tenant", ["tenant", "kind"])
 
 
 def metrics_registry() -> CollectorRegistry | None:

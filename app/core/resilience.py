@@ -125,6 +125,10 @@ class Resilience:
     def state(self, dependency: str) -> str:
         return self._states.get(dependency, "closed")
 
+    def not_closed(self) -> dict[str, str]:
+        """Breakers that are open or half-open (dependency -> state), for health reports."""
+        return {name: state for name, state in self._states.items() if state != "closed"}
+
     async def call(
         self,
         dependency: str,

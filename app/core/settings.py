@@ -25,6 +25,8 @@ from minio.credentials import IamAwsProvider
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
+from app.core.telemetry import Sampling
+
 Environment = Literal["dev", "staging", "prod"]
 SECRETS_DIR_ENV = "SETTINGS_SECRETS_DIR"
 
@@ -111,6 +113,11 @@ class ConnectionSettings(BaseSettings):
     # Error tracking (unset: off).
     sentry_dsn: SecretStr | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    # Tracing (app/core/telemetry.py; the OpenTelemetry SDK's environment names). No endpoint: off.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "visionrag"
+    otel_traces_sampler: Sampling = "parentbased_traceidratio"
+    otel_traces_sampler_arg: float = Field(default=1.0, ge=0, le=1)
 
     # --- redis ---
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -135,6 +142,10 @@ class ConnectionSettings(BaseSettings):
     s3_sse: Literal["none", "s3", "kms"] = Field(default="none", validation_alias=AliasChoices("s3_sse", "minio_sse"))
     s3_kms_key_id: str | None = Field(default=None, validation_alias=AliasChoices("s3_kms_key_id", "minio_kms_key_id"))
     s3_timeout_s: float = Field(default=5.0, gt=0)
+    # The Object Lock audit bucket: the api's routes and every ops command append their events there
+    # (app/core/audit.py). AUDIT_ACTOR names a process's identity (a pod: its ServiceAccount) in those events.
+    s3_bucket_audit: str = "visionrag-audit"
+    audit_actor: str | None = None
 
     # --- qdrant ---
     qdrant_url: str = ":memory:"
@@ -244,7 +255,9 @@ class CollectionSettings(ConnectionSettings):
 
     qdrant_prefer_grpc: bool = False
     qdrant_on_disk: bool = True
-    qdrant_quantization: Literal["none", "scalar", "binary"] = "none"
+    # The pooled vectors' copy the HNSW walk reads; the default is layout.POOLED_QUANTIZATION, the measured layout
+    # (core sits below services, so it is restated here and tests/app/services/test_layout.py holds them equal).
+    qdrant_quantization: Literal["none", "scalar", "binary"] = "scalar"
     qdrant_replication_factor: int = Field(default=1, ge=1, le=5)
     qdrant_shard_number: int = Field(default=1, ge=1, le=64)
 

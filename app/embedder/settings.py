@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
+
+from app.core.telemetry import Sampling
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")
+SECRETS_DIR_ENV = "SETTINGS_SECRETS_DIR"
+
+
+def _plain(name: str) -> AliasChoices:
+    """The field's name without the EMBEDDER_ prefix (environment variable, init argument and secret file)."""
+    return AliasChoices(name)
 
 
 class EmbedderSettings(BaseSettings):
@@ -38,6 +53,39 @@ class EmbedderSettings(BaseSettings):
     max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     image_formats: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["JPEG", "PNG", "WEBP"])
+
+    # Tracing and error tracking (app/core/telemetry.py) under the names every process shares, without the
+    # EMBEDDER_ prefix: one variable name per setting across the deployment. The DSN arrives as the `sentry_dsn`
+    # file under $SETTINGS_SECRETS_DIR, like the api's and the worker's.
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias=_plain("otel_exporter_otlp_endpoint")
+    )
+    otel_service_name: str = Field(default="visionrag-embedder", validation_alias=_plain("otel_service_name"))
+    otel_traces_sampler: Sampling = Field(
+        default="parentbased_traceidratio", validation_alias=_plain("otel_traces_sampler")
+    )
+    otel_traces_sampler_arg: float = Field(default=1.0, ge=0, le=1, validation_alias=_plain("otel_traces_sampler_arg"))
+    sentry_dsn: SecretStr | None = Field(default=None, validation_alias=_plain("sentry_dsn"))
+    sentry_traces_sample_rate: float = Field(
+        default=0.0, ge=0, le=1, validation_alias=_plain("sentry_traces_sample_rate")
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The same rule as app/core/settings.py secrets_dir (not imported: this image installs no minio).
+        directory = os.environ.get(SECRETS_DIR_ENV)
+        if directory:
+            if not os.path.isdir(directory):
+                raise ValueError(f"{SECRETS_DIR_ENV}={directory!r} is not a directory (the mounted Secret files)")
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @field_validator("image_formats", mode="before")
     @classmethod

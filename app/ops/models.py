@@ -19,7 +19,10 @@ Encryption is the bucket's default (the project's KMS key; the bucket policy ref
         --model vidore/colpali-v1.3-hf ~/.cache/huggingface/hub
     python -m app.ops.models check --bucket ... --model vidore/colpali-v1.3-hf
 
-Exit codes: 0 done / weights present, 1 weights missing (check), 2 usage or source error.
+Both are audited (app/ops/audit_trail.py) in the stack's audit bucket: `--audit-bucket` or S3_BUCKET_AUDIT
+(stack output bucketNames.audit), through the same S3 endpoint; the actor is AUDIT_ACTOR, CI's run or the login.
+
+Exit codes: 0 done / weights present, 1 weights missing (check), 2 usage or source error, 3 audit not written.
 """
 
 from __future__ import annotations
@@ -190,6 +193,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--model", required=True, help="the stack's workloads.embedderModel, e.g. org/name")
         p.add_argument("--region", default=None)
         p.add_argument("--endpoint-url", default=None, help="another S3 endpoint (tests, SeaweedFS)")
+        p.add_argument(
+            "--audit-bucket",
+            default=os.environ.get("S3_BUCKET_AUDIT"),
+            help="the stack's audit bucket (default: $S3_BUCKET_AUDIT); required",
+        )
         if name == "upload":
             p.add_argument("source", type=Path, help="model directory or Hugging Face cache (root or repo folder)")
             p.add_argument("--revision", default="main", help="cache revision (a ref name or commit)")
@@ -199,31 +207,50 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.core.audit import AuditLog, audited, process_actor
+    from app.ops.audit_trail import Boto3Writer, run_audited
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.audit_bucket:
+        parser.error("--audit-bucket (or S3_BUCKET_AUDIT) is required: every upload/check is audited")
     s3 = _s3(args.region, args.endpoint_url)
-    if args.command == "check":
-        problems = check(s3, bucket=args.bucket, model=args.model)
-        for p in problems:
-            print(p, file=sys.stderr)
-        if not problems:
-            print(f"model {args.model} present in s3://{args.bucket}/")
-        return 1 if problems else 0
-    try:
-        model_dir = resolve_model_dir(args.source.expanduser(), args.model, args.revision)
-        report = upload(
-            s3,
-            bucket=args.bucket,
-            model=args.model,
-            model_dir=model_dir,
-            kms_key_id=args.kms_key_id,
-            dry_run=args.dry_run,
-        )
-    except ModelSourceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{len(report.uploaded)} uploaded, {len(report.skipped)} unchanged, from {model_dir}")
-    return 0
+    audit = audited(
+        AuditLog(Boto3Writer(s3, args.audit_bucket)),
+        actor=process_actor(),
+        action=f"ops.models.{args.command}",
+        target=f"s3://{args.bucket}/{args.model.strip('/')}/",
+    )
+
+    def work(outcome: dict[str, Any]) -> int:
+        if args.command == "check":
+            problems = check(s3, bucket=args.bucket, model=args.model)
+            for p in problems:
+                print(p, file=sys.stderr)
+            if not problems:
+                print(f"model {args.model} present in s3://{args.bucket}/")
+            outcome["problems"] = problems
+            return 1 if problems else 0
+        try:
+            model_dir = resolve_model_dir(args.source.expanduser(), args.model, args.revision)
+            report = upload(
+                s3,
+                bucket=args.bucket,
+                model=args.model,
+                model_dir=model_dir,
+                kms_key_id=args.kms_key_id,
+                dry_run=args.dry_run,
+            )
+        except ModelSourceError as err:
+            outcome["error"] = str(err)
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        outcome.update(uploaded=len(report.uploaded), unchanged=len(report.skipped), dry_run=args.dry_run)
+        print(f"{len(report.uploaded)} uploaded, {len(report.skipped)} unchanged, from {model_dir}")
+        return 0
+
+    return run_audited(audit, work)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Used after a model upgrade, a schema change that cannot migrate in place, or to rebuild from storage after a
 Qdrant loss. The work is `app.services.reindexer.Reindexer` (shared with the worker's `reindex_collection` job).
-Prints one JSON object on stdout; logs go to stderr.
+Prints one JSON object on stdout; logs go to stderr. Audited (app/ops/audit_trail.py): exit 3 when the audit
+bucket cannot be written, before anything is re-embedded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from app.core.logging import configure_logging
+from app.ops.audit_trail import command_audit, run_audited
 from app.services.factory import vector_index
 from app.services.reindexer import Reindexer
 from app.worker.settings import WorkerSettings, get_worker_settings
@@ -41,8 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     # The worker's settings: reindexing reads the pages bucket, so its S3 credentials are checked.
     settings = get_worker_settings()
     configure_logging(settings.log_level, json=settings.log_json, stream=sys.stderr)
-    print(json.dumps(asyncio.run(_main(settings, drop_old=args.drop_old))))
-    return 0
+
+    def work(outcome: dict[str, Any]) -> int:
+        result = asyncio.run(_main(settings, drop_old=args.drop_old))
+        outcome.update(
+            source=result.get("source"),
+            new_collection=result.get("target"),
+            copied=result.get("copied"),
+            dropped_old=result.get("dropped_old"),
+        )
+        print(json.dumps(result))
+        return 0
+
+    audit = command_audit(settings, action="ops.reindex", target=settings.qdrant_collection, drop_old=args.drop_old)
+    return run_audited(audit, work)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ a manifest (node, key, size, sha256, schema version, point count) and deletes th
 disk. `prune` keeps the newest `keep_last` runs and drops runs older than `max_age_days` (never the newest).
 `restore` has each node recover its own snapshot straight from a presigned S3 URL (Qdrant downloads it and
 verifies the sha256), then can point the alias at the restored collection. Runbook: docs/runbooks/qdrant-restore.md.
+Every subcommand is audited (app/ops/audit_trail.py): exit 3 when the audit bucket cannot be written.
 """
 
 from __future__ import annotations
@@ -283,6 +284,7 @@ def manager_from_settings(settings: Any) -> SnapshotManager:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.ops.audit_trail import command_audit, run_audited
     from app.ops.settings import get_ops_settings
 
     parser = argparse.ArgumentParser(prog="python -m app.ops.snapshots", description="Qdrant snapshots <-> S3")
@@ -299,22 +301,38 @@ def main(argv: list[str] | None = None) -> int:
     # stdout carries the JSON result; the log lines go to stderr.
     configure_logging(settings.log_level, json=settings.log_json, stream=sys.stderr)
     manager = manager_from_settings(settings)
-    try:
-        if args.command == "create":
-            manifest = manager.create()
-            result: Any = {"created": asdict(manifest), "pruned": manager.prune()}
-        elif args.command == "list":
-            result = [asdict(m) for m in manager.runs()]
-        elif args.command == "prune":
-            result = {"pruned": manager.prune()}
-        else:
-            chosen = manager.restore(args.stamp, collection=args.collection, switch_alias=not args.no_switch_alias)
-            result = {"restored": asdict(chosen)}
-    except SnapshotError as exc:
-        print(json.dumps({"error": str(exc)}), file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=2))
-    return 0
+
+    def work(outcome: dict[str, Any]) -> int:
+        try:
+            if args.command == "create":
+                manifest = manager.create()
+                result: Any = {"created": asdict(manifest), "pruned": manager.prune()}
+                outcome.update(stamp=manifest.stamp, points=manifest.points, pruned=result["pruned"])
+            elif args.command == "list":
+                result = [asdict(m) for m in manager.runs()]
+                outcome["runs"] = len(result)
+            elif args.command == "prune":
+                result = {"pruned": manager.prune()}
+                outcome.update(result)
+            else:
+                chosen = manager.restore(args.stamp, collection=args.collection, switch_alias=not args.no_switch_alias)
+                result = {"restored": asdict(chosen)}
+                outcome.update(
+                    stamp=chosen.stamp,
+                    collection=args.collection or chosen.collection,
+                    switched_alias=not args.no_switch_alias,
+                )
+        except SnapshotError as exc:
+            outcome["error"] = str(exc)
+            print(json.dumps({"error": str(exc)}), file=sys.stderr)
+            return 2
+        print(json.dumps(result, indent=2))
+        return 0
+
+    details = {"stamp": args.stamp} if args.command == "restore" and args.stamp else {}
+    action = f"ops.snapshots.{args.command}"
+    audit = command_audit(settings, action=action, target=settings.qdrant_collection, **details)
+    return run_audited(audit, work)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 from qdrant_client import AsyncQdrantClient
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.core.settings import CollectionSettings, ConnectionSettings
 from app.services.storage import PageStorage
@@ -65,6 +70,48 @@ def page_storage(
     )
 
 
-def redis_settings(settings: ConnectionSettings) -> RedisSettings:
-    """arq's connection settings for REDIS_URL (the worker's queue and its health check)."""
-    return RedisSettings.from_dsn(settings.redis_url)
+# What a Redis restart or failover looks like to a client; redis-py retries a command (pipelines included) only
+# for errors in both the Retry's supported errors and the connection's `retry_on_error`, so both name these.
+REDIS_RETRY_ERRORS: tuple[type[RedisError], ...] = (RedisConnectionError, RedisTimeoutError)
+# Backoff between reconnect attempts: 0.2, 0.4, 0.8, 1.6, then 2 s each (redis-py ExponentialBackoff).
+REDIS_BACKOFF_BASE_S = 0.1
+REDIS_BACKOFF_CAP_S = 2.0
+# The API answers users: a couple of quick retries (~0.6 s), then /health and the routes report Redis down.
+API_REDIS_RETRIES = 2
+REDIS_HEALTH_CHECK_INTERVAL_S = 30
+
+
+def redis_retry(retries: int) -> Retry:
+    """redis-py's Retry with exponential backoff on connection errors and timeouts."""
+    return Retry(ExponentialBackoff(cap=REDIS_BACKOFF_CAP_S, base=REDIS_BACKOFF_BASE_S), retries, REDIS_RETRY_ERRORS)
+
+
+def redis_retry_budget_s(retries: int) -> float:
+    """Seconds of backoff one command spends before it gives up (what a Redis restart must fit into)."""
+    return sum(min(REDIS_BACKOFF_CAP_S, REDIS_BACKOFF_BASE_S * 2**n) for n in range(1, retries + 1))
+
+
+def redis_client(
+    url: str, *, timeout_s: float, retries: int = API_REDIS_RETRIES, queue_name: str | None = None
+) -> ArqRedis:
+    """The one Redis client config (the API's clients and the worker's arq pool): timeouts, retry with backoff on
+    connection errors, and a PING before reusing a connection idle for `REDIS_HEALTH_CHECK_INTERVAL_S`."""
+    client = ArqRedis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=redis_retry(retries),
+        retry_on_error=list(REDIS_RETRY_ERRORS),
+        health_check_interval=REDIS_HEALTH_CHECK_INTERVAL_S,
+    )
+    if queue_name is not None:
+        client.default_queue_name = queue_name
+    return client
+
+
+def redis_settings(settings: ConnectionSettings, *, retries: int = API_REDIS_RETRIES) -> RedisSettings:
+    """arq's connection settings for REDIS_URL (arq's own `create_pool`, e.g. the worker's health check)."""
+    base = RedisSettings.from_dsn(settings.redis_url)
+    base.retry = redis_retry(retries)
+    base.retry_on_error = list(REDIS_RETRY_ERRORS)
+    return base

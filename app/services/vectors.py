@@ -27,6 +27,8 @@ from app.services.layout import (
     COLUMNS,
     EXACT_PARAMS,
     ORIGINAL,
+    POOLED_HNSW,
+    POOLED_QUANTIZATION,
     PREFETCH_EF,
     PREFETCH_LIMIT,
     QUANTIZATIONS,
@@ -35,10 +37,11 @@ from app.services.layout import (
     ROWS,
     Datatype,
     Quantization,
+    pooled_quantization_config,
     vectors_config,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Fixed namespace: point ids are uuid5(NAMESPACE, "<document_id>:<page>") everywhere (API, worker, reindex).
 POINT_NAMESPACE = uuid.UUID("5b0c8a57-6f1e-4d59-9f0a-3c1d2b7e8a41")
 
@@ -100,7 +103,7 @@ class VectorIndex:
         collection: str,
         dim: int = 128,
         on_disk: bool = True,
-        quantization: Quantization = "none",
+        quantization: Quantization = POOLED_QUANTIZATION,
         datatype: Datatype = "float16",
         prefetch_limit: int = PREFETCH_LIMIT,
         prefetch_ef: int = PREFETCH_EF,
@@ -213,8 +216,19 @@ class VectorIndex:
             name, vectors_config={ORIGINAL: models.VectorParamsDiff(quantization_config=RERANK_QUANTIZATION)}
         )
 
+    async def _migrate_2_to_3(self, name: str) -> None:
+        # The pooled vectors get the denser graph and their quantized copy (layout.POOLED_HNSW, the configured
+        # quantization). Qdrant rebuilds the pooled indexes in the background; until a segment is re-optimized
+        # its old graph keeps serving, so the migration needs no downtime (recall returns to the measured figure
+        # once the optimizer is done: GET /collections/<name> status green).
+        quant = pooled_quantization_config(self.quantization)
+        diff = models.VectorParamsDiff(
+            hnsw_config=POOLED_HNSW, quantization_config=quant if quant is not None else models.Disabled.DISABLED
+        )
+        await self.client.update_collection(name, vectors_config={ROWS: diff, COLUMNS: diff})
+
     def _migrations(self) -> dict[int, Callable[[str], Coroutine[Any, Any, None]]]:
-        return {0: self._migrate_0_to_1, 1: self._migrate_1_to_2}
+        return {0: self._migrate_0_to_1, 1: self._migrate_1_to_2, 2: self._migrate_2_to_3}
 
     async def ensure_collection(self) -> MigrationResult:
         """Create the collection and alias, or upgrade an older schema in place. Safe to run repeatedly."""
@@ -397,13 +411,14 @@ class VectorIndex:
         collection: str | None = None,
         batch: int = 64,
         with_vectors: bool = False,
+        owner: str | None = None,
     ) -> Any:
-        """Yield (payload, vectors) for every point (optionally one document's) in scroll order."""
+        """Yield (payload, vectors) for every point (optionally one document's, or one owner's) in scroll order."""
         offset: Any = None
         while True:
             points, offset = await self.client.scroll(
                 collection or self.alias,
-                scroll_filter=self._filter(document_id, None),
+                scroll_filter=self._filter(document_id, owner),
                 limit=batch,
                 offset=offset,
                 with_payload=True,

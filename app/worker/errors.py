@@ -9,6 +9,7 @@ import httpx
 import urllib3.exceptions
 from minio.error import S3Error, ServerError
 
+from app.core.resilience import DependencyUnavailable
 from app.services.embedder_client import EmbedderRejected, EmbedderUnavailable
 
 
@@ -19,6 +20,8 @@ class JobCancelled(Exception):
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, EmbedderRejected):
         return False
+    if isinstance(exc, DependencyUnavailable):  # a breaker that is open, or retries spent on a dependency
+        return True
     if isinstance(exc, EmbedderUnavailable | httpx.TransportError | urllib3.exceptions.HTTPError | ServerError):
         return True
     if isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError):

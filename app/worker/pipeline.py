@@ -15,13 +15,13 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from app.core.resilience import Resilience
 from app.services import multivector_wire as wire
 from app.services.embedder_client import EmbedderClient
-from app.services.jobs import JobStore
 from app.services.pooling import mean_pool
 from app.services.storage import ObjectNotFound, PageStorage, PutItem, page_object_key
 from app.services.vectors import PageVectors, VectorIndex
@@ -61,6 +61,14 @@ class PipelineOptions:
     call_attempts: int = 3
 
 
+class JobProgress(Protocol):
+    """Where the pipeline reports progress and asks about cancellation (JobStore, or the worker's JobBook)."""
+
+    async def progress(self, job_id: str, *, done: int, total: int, stage: str) -> Any: ...
+
+    async def is_cancelled(self, job_id: str) -> bool: ...
+
+
 class _Done:
     """End-of-stream marker between stages."""
 
@@ -75,14 +83,19 @@ class Indexer:
         storage: PageStorage,
         vectors: VectorIndex,
         embedder: EmbedderClient,
-        jobs: JobStore | None,
+        jobs: JobProgress | None,
         options: PipelineOptions,
+        resilience: Resilience | None = None,
+        embed_timeout_s: float = 120.0,
     ) -> None:
         self.storage = storage
         self.vectors = vectors
         self.embedder = embedder
         self.jobs = jobs
         self.options = options
+        # The embedder's circuit breaker (what the worker's health reports); None: plain retries only.
+        self.resilience = resilience
+        self.embed_timeout_s = embed_timeout_s
 
     async def _call(self, what: Callable[[], Awaitable[T]]) -> T:
         """Retry one dependency call on transient errors (short blips); longer outages fail the attempt."""
@@ -95,6 +108,15 @@ class Indexer:
             with attempt:
                 return await what()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _embed(self, images: list[bytes]) -> list[wire.Multivector]:
+        """Embed under the embedder's breaker: while it is open (a restart, a cold start) attempts fail fast and
+        the job backs off at its own level instead of hammering a service that is loading its model."""
+        if self.resilience is None:
+            return await self._call(lambda: self.embedder.embed_images(images))
+        return await self.resilience.call(
+            "embedder", lambda: self.embedder.embed_images(images), timeout_s=self.embed_timeout_s
+        )
 
     async def _check_cancel(self, request: IndexRequest) -> None:
         if self.jobs is not None and await self.jobs.is_cancelled(request.job_id):
@@ -170,7 +192,7 @@ class Indexer:
                 )
                 t0 = time.perf_counter()
                 try:
-                    vectors = await self._call(lambda b=batch: self.embedder.embed_images([p.jpeg for p in b]))  # type: ignore[misc]
+                    vectors = await self._embed([p.jpeg for p in batch])
                 except BaseException:
                     uploads.cancel()
                     raise

@@ -33,6 +33,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.workloads.helm_release import pinned_release
 from infra.workloads.identity import Statement, WorkloadIdentity, WorkloadIdentityArgs
 
 # Chart pins: bump deliberately (read the chart's changelog and re-review the values below).
@@ -44,6 +45,14 @@ CHARTS: dict[str, tuple[str, str, str]] = {
     "cluster-autoscaler": ("cluster-autoscaler", "9.50.1", "https://kubernetes.github.io/autoscaler"),
     "metrics-server": ("metrics-server", "3.12.2", "https://kubernetes-sigs.github.io/metrics-server/"),
     "dcgm-exporter": ("dcgm-exporter", "4.1.3", "https://nvidia.github.io/dcgm-exporter/helm-charts"),
+    # Installed by infra/workloads/image_admission.py where signed-image admission is on (staging, prod).
+    "policy-controller": ("policy-controller", "0.10.6", "https://sigstore.github.io/helm-charts"),
+    # Installed by infra/workloads/otel_collector.py where tracing goes to the in-cluster collector.
+    "otel-collector": (
+        "opentelemetry-collector",
+        "0.170.0",
+        "https://open-telemetry.github.io/opentelemetry-helm-charts",
+    ),
 }
 # The image that chart version ships (<DCGM version>-<exporter version>), pinned explicitly so a chart bump is
 # the only way it changes.
@@ -53,6 +62,11 @@ DCGM_EXPORTER_PORT = 9400
 # The chart's pod selector label (`app.kubernetes.io/name: <nameOverride>`), pinned through nameOverride so the
 # NetworkPolicy admitting the scraper selects exactly these pods.
 DCGM_EXPORTER_NAME = "dcgm-exporter"
+# The image tag each pinned chart's appVersion renders, stated in our values so a chart bump is a reviewed diff and
+# the third-party scan (python -m stacks images) lists exactly what the cluster pulls.
+EXTERNAL_SECRETS_IMAGE_TAG = "v0.19.2"
+NVIDIA_DEVICE_PLUGIN_IMAGE_TAG = "v0.17.1"
+METRICS_SERVER_IMAGE_TAG = "v0.7.2"
 # cluster-autoscaler's minor must match the control plane's.
 AUTOSCALER_IMAGE_TAGS = {"1.31": "v1.31.0", "1.32": "v1.32.0", "1.33": "v1.33.0", "1.34": "v1.34.0"}
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
@@ -179,6 +193,7 @@ class Addons(pulumi.ComponentResource):
             "external-secrets",
             {
                 "installCRDs": True,
+                "image": {"tag": EXTERNAL_SECRETS_IMAGE_TAG},
                 "replicaCount": 2,
                 "leaderElect": True,
                 "scopedNamespace": args.app_namespace,
@@ -192,12 +207,14 @@ class Addons(pulumi.ComponentResource):
                 "podSecurityContext": _POD_SECURITY,
                 "securityContext": _CONTAINER_SECURITY,
                 "webhook": {
+                    "image": {"tag": EXTERNAL_SECRETS_IMAGE_TAG},
                     "replicaCount": 2,
                     "resources": _resources("20m", "64Mi", "200m", "256Mi"),
                     "podSecurityContext": _POD_SECURITY,
                     "securityContext": _CONTAINER_SECURITY,
                 },
                 "certController": {
+                    "image": {"tag": EXTERNAL_SECRETS_IMAGE_TAG},
                     "resources": _resources("20m", "64Mi", "200m", "256Mi"),
                     "podSecurityContext": _POD_SECURITY,
                     "securityContext": _CONTAINER_SECURITY,
@@ -209,6 +226,7 @@ class Addons(pulumi.ComponentResource):
         self._release(
             "nvidia-device-plugin",
             {
+                "image": {"tag": NVIDIA_DEVICE_PLUGIN_IMAGE_TAG},
                 "tolerations": [toleration],
                 "affinity": {
                     "nodeAffinity": {
@@ -342,6 +360,7 @@ class Addons(pulumi.ComponentResource):
             self._release(
                 "metrics-server",
                 {
+                    "image": {"tag": METRICS_SERVER_IMAGE_TAG},
                     "replicas": 2,
                     "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
                     "priorityClassName": "system-cluster-critical",
@@ -373,21 +392,13 @@ class Addons(pulumi.ComponentResource):
         return ident
 
     def _release(self, release: str, values: dict[str, Any], depends_on: Sequence[pulumi.Resource] = ()) -> None:
-        chart, version, repo = CHARTS[release]
-        self.releases[release] = k8s.helm.v3.Release(
+        self.releases[release] = pinned_release(
             f"{self._prefix}-{release}",
-            name=release,
-            chart=chart,
-            version=version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            release,
+            CHARTS[release],
             namespace=self._args.namespace,
-            create_namespace=False,
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=10,
-            timeout=600,
             values=values,
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=self._args.provider, depends_on=[*self._args.depends_on, *depends_on]
-            ),
+            provider=self._args.provider,
+            parent=self,
+            depends_on=[*self._args.depends_on, *depends_on],
         )

@@ -7,6 +7,7 @@ api's role label (so the same NetworkPolicies apply) and ServiceAccount (the sam
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -15,6 +16,7 @@ from infra.workloads.availability import spread
 from infra.workloads.container import SECRETS_DIR, ContainerSpec, Probe, pod_spec, secrets_volume
 from infra.workloads.deployment import AppDeploymentArgs
 from infra.workloads.spec import WorkloadSpec
+from infra.workloads.uploads import api_ephemeral_storage_request, api_tmp_size
 
 HTTP_PORT = 8000
 METRICS_PORT = 9090
@@ -45,7 +47,8 @@ def api_args(
     container = ContainerSpec(
         name="api",
         image=spec.image,
-        resources=spec.resources,
+        # Claims the disk its /tmp may fill (uploads spooled there), so it lands on a node that has it.
+        resources=replace(spec.resources, ephemeral_storage_request=api_ephemeral_storage_request()),
         command=list(command),
         ports={"http": HTTP_PORT, "metrics": METRICS_PORT},
         env={
@@ -75,6 +78,9 @@ def api_args(
             volumes=[secrets_volume("secrets", {**SECRETS, **(extra_secrets or {})})],
             topology_spread=spread(workload),
             termination_grace_s=45,  # gunicorn graceful timeout (30 s) plus the ALB deregistration delay
+            # Every worker's every upload slot holding a full upload (infra/workloads/uploads.py), not the 256Mi
+            # other pods get: past its sizeLimit the kubelet evicts the pod with all its in-flight requests.
+            tmp_size=api_tmp_size(),
         ),
         depends_on=depends_on,
     )

@@ -15,7 +15,10 @@ import pulumi_kubernetes as k8s
 
 from infra.frontend_secret import SECRET_KEY as FRONTEND_SECRET
 from infra.workloads.frontend import FrontendSettings
+from infra.workloads.image_admission import AdmissionSettings
+from infra.workloads.quotas import ApiQuotas
 from infra.workloads.rate_limits import ApiRateLimits
+from infra.workloads.restore_drill import RestoreDrillSettings
 from infra.workloads.spec import WorkloadSpec
 
 BUCKETS = ("pages", "snapshots", "models", "audit")
@@ -66,6 +69,10 @@ class WorkloadsArgs:
     qdrant: WorkloadSpec
     snapshots: WorkloadSpec
     frontend: WorkloadSpec | None = None
+    # The malware scanner (infra/workloads/clamav.py); None: none deployed and the api scans nothing.
+    clamav: WorkloadSpec | None = None
+    # The monthly restore drill CronJob (infra/workloads/restore_drill.py); None: none (the tier default outside prod).
+    restore_drill: RestoreDrillSettings | None = None
     # Required with `frontend`: its stack settings (infra/workloads/frontend.py); secret_names then holds
     # "frontend-auth" (infra/frontend_secret.py) and secret_arns its ARN.
     frontend_settings: FrontendSettings | None = None
@@ -83,8 +90,16 @@ class WorkloadsArgs:
     allowed_origins: Sequence[str] = ()
     # The api's rate limits (stack config workloads.rateLimits); None: the app's own defaults.
     api_rate_limits: ApiRateLimits | None = None
-    # OTLP/HTTP collector for the api's traces (validated in stacks/config/observability.py); None: no tracing.
+    # The api's daily quotas, tenant claim and moderation (stack config workloads.quotas / llmModeration);
+    # None: the app's own defaults (no quotas, moderation off).
+    api_quotas: ApiQuotas | None = None
+    # Tracing of the api, worker and embedder: the sampling ratio of new traces; None: tracing off.
+    trace_sample_ratio: float | None = None
+    # A managed OTLP/HTTP collector (validated in stacks/config/observability.py); None: with tracing on, the
+    # in-cluster collector (infra/workloads/otel_collector.py) is deployed and used.
     otlp_endpoint: str | None = None
+    # Signed-image admission for the app namespace (infra/workloads/image_admission.py); None: none (dev).
+    image_admission: AdmissionSettings | None = None
     namespace: str = "visionrag"
     system_namespace: str = "visionrag-system"
 
@@ -106,6 +121,8 @@ def validate(a: WorkloadsArgs) -> None:
     missing = [t for t in needed if t not in a.target_group_arns]
     if missing:
         raise ValueError(f"WorkloadsArgs.target_group_arns: missing {missing} (keys: {', '.join(a.target_group_arns)})")
+    if a.trace_sample_ratio is not None and not 0 <= a.trace_sample_ratio <= 1:
+        raise ValueError(f"WorkloadsArgs.trace_sample_ratio: {a.trace_sample_ratio} is outside 0..1")
     if a.otlp_endpoint is not None:
         parts = urlsplit(a.otlp_endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:

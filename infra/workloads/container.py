@@ -30,6 +30,8 @@ class Resources:
     memory_request: str
     memory_limit: str
     gpus: int = 0
+    # Disk a pod writes (its disk-backed emptyDirs, logs) that the scheduler must find on the node; None: no claim.
+    ephemeral_storage_request: str | None = None
 
     def __post_init__(self) -> None:
         for f in ("cpu_request", "cpu_limit", "memory_request", "memory_limit"):
@@ -44,15 +46,19 @@ class Resources:
         if self.gpus:
             # Extended resources cannot be overcommitted: Kubernetes requires request == limit.
             requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(self.gpus)
+        if self.ephemeral_storage_request:
+            requests["ephemeral-storage"] = self.ephemeral_storage_request
         return k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=limits)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Probe:
-    """An HTTP probe when `path` is set, a TCP probe otherwise."""
+    """An exec probe when `command` is set, else an HTTP probe when `path` is set, else a TCP probe."""
 
     port: int
     path: str | None = None
+    # For servers whose health is a protocol exchange, not HTTP (clamd answers PING with PONG on its TCP port).
+    command: Sequence[str] | None = None
     period_s: int = 10
     failure_threshold: int = 3
     timeout_s: int = 3
@@ -60,7 +66,9 @@ class Probe:
 
     def to_args(self) -> k8s.core.v1.ProbeArgs:
         action: dict[str, object] = (
-            {"http_get": k8s.core.v1.HTTPGetActionArgs(path=self.path, port=self.port)}
+            {"exec_": k8s.core.v1.ExecActionArgs(command=list(self.command))}
+            if self.command
+            else {"http_get": k8s.core.v1.HTTPGetActionArgs(path=self.path, port=self.port)}
             if self.path
             else {"tcp_socket": k8s.core.v1.TCPSocketActionArgs(port=self.port)}
         )
@@ -184,6 +192,8 @@ def pod_spec(
     topology_spread: Sequence[k8s.core.v1.TopologySpreadConstraintArgs] = (),
     restart_policy: str | None = None,
     termination_grace_s: int = 30,
+    # The /tmp emptyDir's sizeLimit: writing past it gets the pod evicted. The api sizes it from its upload limits.
+    tmp_size: str = TMP_SIZE,
 ) -> k8s.core.v1.PodSpecArgs:
     for c in init_containers:
         if not c.run_to_completion:
@@ -207,7 +217,7 @@ def pod_spec(
         ),
         containers=[container(c) for c in containers],
         init_containers=[container(c) for c in init_containers] or None,
-        volumes=[empty_dir("tmp"), *volumes],
+        volumes=[empty_dir("tmp", tmp_size), *volumes],
         node_selector=dict(node_selector) if node_selector else None,
         affinity=affinity,
         tolerations=list(tolerations) or None,

@@ -8,9 +8,14 @@ and the siblings an author would plausibly reach for, with `additionalProperties
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
+
+from infra.workloads.image_admission import webhook_problems
 
 _STR = {"type": "string", "minLength": 1}
 _MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -129,7 +134,45 @@ TARGET_GROUP_BINDING = _kind(
     ),
 )
 
+# policy-controller's ClusterImagePolicy: not hand-written but the CRD's own openAPIV3Schema (v1beta1) at the pinned
+# chart version, kept byte for byte under policies/charts/ (README there), made strict the way the API server's
+# pruning makes it silent: every object that lists its properties refuses others, except where the CRD says
+# x-kubernetes-preserve-unknown-fields. Cluster-scoped: metadata has a name and no namespace.
+CIP_CRD = Path(__file__).resolve().parents[2] / "policies" / "charts" / "policy-controller-0.10.6" / "crds"
+
+
+def _strict(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _strict(v) for k, v in schema.items() if k != "description"}
+    if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        out.setdefault("additionalProperties", False)
+    return out
+
+
+def crd_version_schema(path: Path, version: str) -> dict[str, Any]:
+    """The openAPIV3Schema of one served version of a CRD file (Helm's `{{ ... }}` placeholders blanked)."""
+    text = re.sub(r"\{\{[^}]*\}\}", "x", path.read_text(encoding="utf-8"))
+    crd = yaml.safe_load(text)
+    for v in crd["spec"]["versions"]:
+        if v["name"] == version and v.get("served"):
+            return dict(v["schema"]["openAPIV3Schema"])
+    raise ValueError(f"{path.name}: no served version {version!r}")
+
+
+_CIP = crd_version_schema(CIP_CRD / "clusterimagepolicy.yaml", "v1beta1")
+CLUSTER_IMAGE_POLICY = _obj(
+    ["apiVersion", "kind", "metadata", "spec"],
+    apiVersion={"const": "policy.sigstore.dev/v1beta1"},
+    kind={"const": "ClusterImagePolicy"},
+    metadata=_obj(["name"], name=_STR, labels=_MAP, annotations=_MAP),
+    spec=_strict(_CIP["properties"]["spec"]),
+)
+
 SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    ("policy.sigstore.dev/v1beta1", "ClusterImagePolicy"): CLUSTER_IMAGE_POLICY,
     ("external-secrets.io/v1", "SecretStore"): SECRET_STORE,
     ("external-secrets.io/v1", "ExternalSecret"): EXTERNAL_SECRET,
     ("elbv2.k8s.aws/v1beta1", "TargetGroupBinding"): TARGET_GROUP_BINDING,
@@ -142,7 +185,11 @@ def validate(body: dict[str, Any]) -> list[str] | None:
     if schema is None:
         return None
     validator = jsonschema.Draft202012Validator(schema)
-    return [
+    errors = [
         f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
         for e in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
     ]
+    if schema is CLUSTER_IMAGE_POLICY and not errors:
+        # What the CRD cannot say and policy-controller's validating webhook refuses.
+        errors = webhook_problems(body["spec"])
+    return errors

@@ -18,12 +18,17 @@ import pulumi_kubernetes as k8s
 from infra.workloads.addons import gpu_toleration
 from infra.workloads.availability import spread
 from infra.workloads.await_policy import EMBEDDER as EMBEDDER_AWAIT
-from infra.workloads.container import ContainerSpec, Probe, Resources, empty_dir, pod_spec
+from infra.workloads.container import SECRETS_DIR, ContainerSpec, Probe, Resources, empty_dir, pod_spec, secrets_volume
 from infra.workloads.deployment import AppDeploymentArgs
 from infra.workloads.model_sync import SCRIPT
 from infra.workloads.spec import WorkloadSpec
 
 HTTP_PORT = 7000
+# The embedder's cold start the startup probe tolerates (model load; weights are synced by the init container
+# before it). One owner: the worker sizes its job retry budget to outlast it (WORKER_EMBEDDER_COLD_START_S,
+# infra/workloads/pod_env.py), so a job that meets a restarting embedder waits instead of dead-lettering.
+STARTUP_BUDGET_S = 900
+STARTUP_PERIOD_S = 10
 MODELS_DIR = "/models"
 SYNC_RESOURCES = Resources(cpu_request="500m", cpu_limit="2", memory_request="512Mi", memory_limit="2Gi")
 
@@ -64,9 +69,12 @@ def embedder_args(
     service_account: pulumi.Input[str],
     env: Mapping[str, pulumi.Input[str]],
     gpu_nodes_max: int,
+    # Optional Secrets (Secret name -> settings file), e.g. the Sentry DSN when the stack has one.
+    extra_secrets: Mapping[str, str] | None = None,
     depends_on: tuple[pulumi.Resource, ...] = (),
 ) -> AppDeploymentArgs:
     model_dir = f"{MODELS_DIR}/{model}"
+    secret_files = dict(extra_secrets or {})
     sync = ContainerSpec(
         name="model-sync",
         image=sync_image,
@@ -95,12 +103,20 @@ def embedder_args(
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
             "HF_HOME": "/cache/huggingface",
+            # app/embedder/settings.py reads the settings files (sentry_dsn) from here, like the api and worker.
+            **({"SETTINGS_SECRETS_DIR": SECRETS_DIR} if secret_files else {}),
         },
-        startup=Probe(port=HTTP_PORT, path="/health", period_s=10, failure_threshold=90, timeout_s=5),
+        startup=Probe(
+            port=HTTP_PORT,
+            path="/health",
+            period_s=STARTUP_PERIOD_S,
+            failure_threshold=STARTUP_BUDGET_S // STARTUP_PERIOD_S,
+            timeout_s=5,
+        ),
         readiness=Probe(port=HTTP_PORT, path="/health", period_s=10, timeout_s=5),
         liveness=Probe(port=HTTP_PORT, period_s=15, failure_threshold=4),
         mounts={"cache": "/cache", "shm": "/dev/shm"},  # noqa: S108 - a memory emptyDir
-        read_only_mounts={"models": MODELS_DIR},
+        read_only_mounts={"models": MODELS_DIR, **({"secrets": SECRETS_DIR} if secret_files else {})},
     )
     return AppDeploymentArgs(
         provider=provider,
@@ -124,6 +140,7 @@ def embedder_args(
                 empty_dir("models", "40Gi"),
                 empty_dir("cache", "2Gi"),
                 empty_dir("shm", "1Gi", memory=True),  # torch shared memory; counts against the memory limit
+                *([secrets_volume("secrets", secret_files)] if secret_files else []),
             ],
             affinity=gpu_affinity(gpu_label),
             tolerations=[_toleration(gpu_taint)],

@@ -4,7 +4,8 @@ socket directory). Every namespace starts with a default-deny NetworkPolicy; all
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -30,6 +31,8 @@ class NamespacesArgs:
     provider: k8s.Provider
     app: str = "visionrag"
     system: str = "visionrag-system"
+    # Extra labels on the app namespace only (the signed-image admission opt-in, infra/workloads/image_admission.py).
+    app_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def default_deny(
@@ -58,7 +61,7 @@ class Namespaces(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         self.app = k8s.core.v1.Namespace(
             f"{name}-app",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.app, labels=pss_labels("restricted")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.app, labels={**pss_labels("restricted"), **args.app_labels}),
             opts=child,
         )
         self.system = k8s.core.v1.Namespace(

@@ -43,6 +43,7 @@ PORTS = {
     "qdrant-p2p": 6335,
     "frontend": 3000,
     "redis": 6379,
+    "clamd": 3310,
 }
 
 
@@ -99,8 +100,13 @@ class NetworkPoliciesArgs:
     # Where the cache lives (its subnets or the VPC CIDR): the endpoint IP is not known before apply.
     cache_cidrs: Sequence[str]
     frontend: bool = False
-    # (namespace, port) of an in-cluster OTLP collector the api exports traces to; a managed one is 443 (allowed).
+    # (namespace, port) of the in-cluster OTLP collector the api, worker and embedder export traces to; a managed
+    # one is 443 (allowed).
     otlp_collector: tuple[str, int] | None = None
+    # The malware scanner (infra/workloads/clamav.py): only the api reaches clamd; clamd reaches only the mirror.
+    clamav: bool = False
+    # The restore drill CronJob (infra/workloads/restore_drill.py): it reaches Qdrant's HTTP API like the snapshot job.
+    restore_drill: bool = False
 
 
 def peer_cidrs(subnet_cidrs: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -164,6 +170,8 @@ class NetworkPolicies(pulumi.ComponentResource):
         cache = eg(to=_cidrs(args.cache_cidrs), ports=_ports(PORTS["redis"]))
 
         self._allow(f"{name}-dns", ns, "allow-dns", {}, _Rule([], [self._dns()]))
+        # The api, the worker and the embedder send traces (app/core/telemetry.py).
+        collector = [_collector(*args.otlp_collector)] if args.otlp_collector else []
         rules: dict[str, _Rule] = {
             "api": _Rule(
                 [
@@ -175,32 +183,49 @@ class NetworkPolicies(pulumi.ComponentResource):
                     eg(to=_pods("embedder"), ports=_ports(PORTS["embedder"])),
                     cache,
                     https_out,
-                    *([_collector(*args.otlp_collector)] if args.otlp_collector else []),
+                    *collector,
+                    *([eg(to=_pods("clamav"), ports=_ports(PORTS["clamd"]))] if args.clamav else []),
                 ],
             ),
             "worker": _Rule(
                 [ing(from_=_cidrs(scraper), ports=_ports(PORTS["worker-metrics"]))],
-                [qdrant_client, eg(to=_pods("embedder"), ports=_ports(PORTS["embedder"])), cache, https_out],
+                [
+                    qdrant_client,
+                    eg(to=_pods("embedder"), ports=_ports(PORTS["embedder"])),
+                    cache,
+                    https_out,
+                    *collector,
+                ],
             ),
             "embedder": _Rule(
                 [ing(from_=_pods("api", "worker"), ports=_ports(PORTS["embedder"]))],
-                # Only the weights download (S3) and STS for IRSA.
-                [https_out],
+                # Only the weights download (S3), STS for IRSA, Sentry, and its traces to the collector.
+                [https_out, *collector],
             ),
             "qdrant": _Rule(
                 [
                     ing(
-                        from_=_pods("api", "worker", "snapshots"),
+                        from_=_pods("api", "worker", "snapshots", *(["restore-drill"] if args.restore_drill else [])),
                         ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-grpc"]),
                     ),
                     ing(from_=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-p2p"])),
                     # The managed scraper reads /metrics on the HTTP port; every other route still needs the key.
                     ing(from_=_cidrs(scraper), ports=_ports(PORTS["qdrant-http"])),
                 ],
-                [eg(to=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-p2p"]))],
+                [
+                    eg(to=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"], PORTS["qdrant-p2p"])),
+                    # A restore (app/ops/snapshots.py, the drill) has each node download its snapshot from a
+                    # presigned S3 URL itself (`recover_snapshot(location=...)`): 443 out, never the IMDS.
+                    https_out,
+                ],
             ),
             "snapshots": _Rule([], [eg(to=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"])), https_out]),
         }
+        if args.restore_drill:
+            rules["restore-drill"] = _Rule([], [eg(to=_pods("qdrant"), ports=_ports(PORTS["qdrant-http"])), https_out])
+        if args.clamav:
+            # freshclam downloads signatures from database.clamav.net (a CDN) over HTTPS, through the NAT gateway.
+            rules["clamav"] = _Rule([ing(from_=_pods("api"), ports=_ports(PORTS["clamd"]))], [https_out])
         if args.frontend:
             rules["frontend"] = _Rule([ing(from_=_cidrs(alb), ports=_ports(PORTS["frontend"]))], [https_out])
         for role, rule in rules.items():

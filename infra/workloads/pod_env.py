@@ -20,8 +20,11 @@ from collections.abc import Mapping, Sequence
 import pulumi
 
 from infra.workloads.embedder import HTTP_PORT as EMBEDDER_PORT
+from infra.workloads.embedder import STARTUP_BUDGET_S as EMBEDDER_STARTUP_BUDGET_S
 from infra.workloads.qdrant import node_urls
+from infra.workloads.quotas import ApiQuotas
 from infra.workloads.rate_limits import ApiRateLimits
+from infra.workloads.uploads import upload_env
 
 Env = dict[str, pulumi.Input[str]]
 
@@ -66,9 +69,11 @@ def api_env(
     allowed_origins: Sequence[str],
     alb_cidrs: Sequence[str],
     rate_limits: ApiRateLimits | None = None,
-    otlp_endpoint: str | None = None,
+    quotas: ApiQuotas | None = None,
+    tracing: Mapping[str, str] | None = None,
+    scanner: tuple[str, int] | None = None,
 ) -> Env:
-    """The api's (and its canary's) settings on top of `app` (app_env)."""
+    """The api's (and its canary's) settings on top of `app` (app_env); `scanner`: clamd's (host, port)."""
     return {
         **app,
         "LOG_JSON": "true",
@@ -78,26 +83,70 @@ def api_env(
         "TRUSTED_PROXIES": ",".join(alb_cidrs),
         # /health is the readiness probe: an embedder that is loading (or scaling its GPU node from zero)
         # must degrade search to 503s, not pull every api pod (uploads, documents, jobs) out of the ALB.
-        "HEALTH_OPTIONAL_DEPENDENCIES": "embedder",
+        # The same for the malware scanner: with clamd down uploads are refused (503), everything else still serves.
+        "HEALTH_OPTIONAL_DEPENDENCIES": ",".join(["embedder", *(["malware-scanner"] if scanner else [])]),
         # None: the app's own defaults (app/api/settings.py RATE_LIMIT_*).
         **(rate_limits.env() if rate_limits else {}),
-        # Only the api traces (app/core/telemetry.setup_tracing); the worker has no tracer to point anywhere.
-        **({"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint} if otlp_endpoint else {}),
+        # None: the app's own defaults (no quotas, moderation off); stacks always set them (workloads.quotas).
+        **(quotas.env() if quotas else {}),
+        # tracing_env(service="visionrag-api", ...); None: tracing off.
+        **(tracing or {}),
+        # The upload caps and the process count the pod's /tmp is sized from (infra/workloads/uploads.py), in every
+        # stack; clamd's StreamMaxLength is rendered from the same MAX_UPLOAD_MB, so it never cuts an accepted file.
+        **upload_env(),
+        # Every upload is streamed to clamd (app/api/malware.py).
+        **({"CLAMD_HOST": scanner[0], "CLAMD_PORT": str(scanner[1])} if scanner else {}),
     }
 
 
-def worker_env(app: Mapping[str, pulumi.Input[str]], *, qdrant_replication_factor: int) -> Env:
-    """The worker's settings on top of `app` (app_env)."""
+def worker_env(
+    app: Mapping[str, pulumi.Input[str]],
+    *,
+    qdrant_replication_factor: int,
+    tracing: Mapping[str, str] | None = None,
+) -> Env:
+    """The worker's settings on top of `app` (app_env); `tracing`: tracing_env(service="visionrag-worker", ...)."""
     return {
         **app,
+        **(tracing or {}),
         # The worker creates the collection: its copies must match the cluster's replication.
         "QDRANT_REPLICATION_FACTOR": str(qdrant_replication_factor),
+        # Job retries back off at least as long as the embedder's startup probe allows it to come up.
+        "WORKER_EMBEDDER_COLD_START_S": str(EMBEDDER_STARTUP_BUDGET_S),
     }
 
 
-def embedder_env(*, tier: str, log_level: str) -> Env:
-    """The embedder's settings: all carry the EMBEDDER_ prefix; its log level is lower case (uvicorn's)."""
-    return {"EMBEDDER_LOG_LEVEL": log_level.lower(), "EMBEDDER_ENVIRONMENT": tier}
+def embedder_env(*, tier: str, log_level: str, tracing: Mapping[str, str] | None = None) -> Env:
+    """The embedder's settings: its own carry the EMBEDDER_ prefix, its log level is lower case (uvicorn's); the
+    tracing variables keep the names every process shares (app/embedder/settings.py reads them unprefixed)."""
+    return {"EMBEDDER_LOG_LEVEL": log_level.lower(), "EMBEDDER_ENVIRONMENT": tier, **(tracing or {})}
+
+
+# OTEL_TRACES_SAMPLER: a new trace is kept with the ratio; a call inside a trace follows its caller's decision.
+TRACES_SAMPLER = "parentbased_traceidratio"
+
+
+def tracing_env(*, endpoint: str, service: str, sample_ratio: float) -> dict[str, str]:
+    """One process's tracing settings (app/core/telemetry.py): the collector, its service name, the sampler.
+
+    The OpenTelemetry SDK's own environment names, so the same values mean the same thing to any SDK. The tier
+    reaches every span as the `deployment.environment` resource attribute from ENVIRONMENT (EMBEDDER_ENVIRONMENT),
+    which each process already reads: no OTEL_RESOURCE_ATTRIBUTES that its settings would not know."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_TRACES_SAMPLER": TRACES_SAMPLER,
+        "OTEL_TRACES_SAMPLER_ARG": format(sample_ratio, "g"),
+    }
+
+
+def audit_env(*, audit_bucket: pulumi.Input[str], namespace: str, service_account: str) -> Env:
+    """Where a process outside a request appends its audit events (app/core/audit.py), and who it is there: its
+    ServiceAccount (the pod name is added by the app from HOSTNAME). The api's actor is the caller's token instead."""
+    return {
+        "S3_BUCKET_AUDIT": audit_bucket,
+        "AUDIT_ACTOR": f"system:serviceaccount:{namespace}:{service_account}",
+    }
 
 
 def snapshot_env(
@@ -111,9 +160,15 @@ def snapshot_env(
     snapshots_bucket: pulumi.Input[str],
     s3_key_arn: pulumi.Input[str],
     keep_last: int,
+    audit_bucket: pulumi.Input[str],
+    service_account: str = "snapshots",
 ) -> Env:
-    """The snapshot job's settings (app/ops/settings.py): every Qdrant node, the snapshots bucket, retention."""
+    """The snapshot job's (and the restore drill's) settings (app/ops/settings.py): every Qdrant node, the snapshots
+    bucket, retention, and the audit bucket their audit events go to (through IRSA, like the snapshots)."""
     return {
+        **audit_env(audit_bucket=audit_bucket, namespace=namespace, service_account=service_account),
+        # The audit writer (app/ops/audit_trail.py) signs with the pod's web identity; boto3 (snapshots) does anyway.
+        "S3_AUTH": "iam",
         "ENVIRONMENT": tier,
         "LOG_LEVEL": log_level.upper(),
         "QDRANT_URL": qdrant_url,

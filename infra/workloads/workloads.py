@@ -2,49 +2,45 @@
 
 A thin orchestrator: `Workloads.__init__` builds each child in order, one method per step, and every child is
 built by its own module. Order: namespaces (+ default-deny, then the allows) -> add-ons (CRDs and controllers)
--> identities -> secrets -> Qdrant -> app Deployments -> snapshot CronJob -> TargetGroupBindings. CRD-backed
-objects depend on the release that installs their CRD. The pods' environment (the app's settings contract) is
-built by the pure functions of infra/workloads/pod_env.py.
+-> signed-image admission (staging, prod) -> the OTLP collector -> identities -> secrets -> Qdrant -> the malware
+scanner (staging, prod) -> app Deployments (infra/workloads/app_deployments.py) -> snapshot CronJob -> restore
+drill (prod) -> TargetGroupBindings. CRD-backed objects depend on the release that installs their CRD, and the
+app namespace's pods on the admission policies. The pods' environment (the app's settings contract) is built by
+the pure functions of infra/workloads/pod_env.py.
 """
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.workloads.addons import Addons, AddonsArgs
 from infra.workloads.api import HTTP_PORT as API_PORT
-from infra.workloads.api import api_args
+from infra.workloads.app_deployments import app_deployment_args, in_cluster_collector, tracing_endpoint
 from infra.workloads.app_secrets import app_secrets
 from infra.workloads.args import WorkloadsArgs, validate
+from infra.workloads.clamav import ClamAV, ClamAVArgs
 from infra.workloads.deployment import AppDeployment
-from infra.workloads.embedder import embedder_args
 from infra.workloads.external_secrets import ExternalSecrets, ExternalSecretsArgs
 from infra.workloads.frontend import HTTP_PORT as FRONTEND_PORT
-from infra.workloads.frontend import frontend_args
 from infra.workloads.iam_scopes import workload_scopes
 from infra.workloads.identity import WorkloadIdentity, WorkloadIdentityArgs
+from infra.workloads.image_admission import (
+    INCLUDE_LABEL,
+    ImageAdmission,
+    ImageAdmissionArgs,
+    app_images,
+    third_party_images,
+)
 from infra.workloads.ingress_binding import TargetGroupBinding, TargetGroupBindingArgs
 from infra.workloads.namespaces import Namespaces, NamespacesArgs
 from infra.workloads.network_policies import NetworkPolicies, NetworkPoliciesArgs
-from infra.workloads.pod_env import api_env, app_env, embedder_env, snapshot_env, worker_env
+from infra.workloads.otel_collector import OtelCollector, OtelCollectorArgs
+from infra.workloads.pod_env import snapshot_env
 from infra.workloads.qdrant import Qdrant, QdrantArgs
+from infra.workloads.restore_drill import NAME as RESTORE_DRILL
+from infra.workloads.restore_drill import RestoreDrillJob
 from infra.workloads.snapshots import SnapshotJob, SnapshotJobArgs
-from infra.workloads.spec import WorkloadSpec
-from infra.workloads.worker import worker_args
-
-
-def _in_cluster_collector(endpoint: str | None) -> tuple[str, int] | None:
-    """(namespace, port) of an in-cluster OTLP collector; None for none or a managed one (443 egress covers it)."""
-    if endpoint is None:
-        return None
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").split(".")
-    if len(host) < 3 or host[2] != "svc":
-        return None
-    return host[1], parts.port or (443 if parts.scheme == "https" else 80)
 
 
 class Workloads(pulumi.ComponentResource):
@@ -56,7 +52,11 @@ class Workloads(pulumi.ComponentResource):
     secrets: ExternalSecrets
     deployments: dict[str, AppDeployment]
     qdrant: Qdrant
+    clamav: ClamAV | None
+    admission: ImageAdmission | None
+    collector: OtelCollector | None
     snapshots: SnapshotJob
+    restore_drill: RestoreDrillJob | None
     bindings: dict[str, TargetGroupBinding]
     namespace: str
 
@@ -66,11 +66,15 @@ class Workloads(pulumi.ComponentResource):
         self.namespace = args.namespace
         self.namespaces = self._namespaces(name, args)
         self.addons = self._addons(name, args)
+        self.admission = self._admission(name, args)
+        self.collector = self._collector(name, args)
         self.identities = self._identities(name, args)
         self.secrets = self._secrets(name, args)
         self.qdrant = self._qdrant(name, args)
+        self.clamav = self._clamav(name, args)
         self.deployments = self._deployments(name, args)
         self.snapshots = self._snapshots(name, args)
+        self.restore_drill = self._restore_drill(name, args)
         self.bindings = self._bindings(name, args)
         self.register_outputs(
             {
@@ -83,11 +87,21 @@ class Workloads(pulumi.ComponentResource):
     def _child(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on) or None)
 
+    def _admitted(self) -> tuple[pulumi.Resource, ...]:
+        """What the app namespace's pods wait for: with signed-image admission, its controller and policies (a
+        pod created between the webhook going live and its policies existing would be refused, no-match: deny)."""
+        return (self.admission,) if self.admission is not None else ()
+
     def _namespaces(self, name: str, a: WorkloadsArgs) -> Namespaces:
         """The namespaces with their default-deny, then the explicit allows on top."""
         namespaces = Namespaces(
             f"{name}-namespaces",
-            NamespacesArgs(provider=a.provider, app=a.namespace, system=a.system_namespace),
+            NamespacesArgs(
+                provider=a.provider,
+                app=a.namespace,
+                system=a.system_namespace,
+                app_labels=INCLUDE_LABEL if a.image_admission else {},
+            ),
             opts=self._child(),
         )
         NetworkPolicies(
@@ -102,7 +116,9 @@ class Workloads(pulumi.ComponentResource):
                 pod_cidrs=a.pod_cidrs,
                 cache_cidrs=a.cache_cidrs,
                 frontend=a.frontend is not None,
-                otlp_collector=_in_cluster_collector(a.otlp_endpoint),
+                otlp_collector=in_cluster_collector(tracing_endpoint(a)),
+                clamav=a.clamav is not None,
+                restore_drill=a.restore_drill is not None,
             ),
             opts=self._child(namespaces),
         )
@@ -126,6 +142,27 @@ class Workloads(pulumi.ComponentResource):
                 gpu_label=a.gpu_label,
                 role_name_prefix=a.role_name_prefix,
                 install_metrics_server=a.install_metrics_server,
+                tags=a.tags,
+                depends_on=(self.namespaces,),
+            ),
+            opts=self._child(),
+        )
+
+    def _admission(self, name: str, a: WorkloadsArgs) -> ImageAdmission | None:
+        """Signed-image admission for the app namespace (staging, prod): the controller, then its policies."""
+        if a.image_admission is None:
+            return None
+        return ImageAdmission(
+            f"{name}-admission",
+            ImageAdmissionArgs(
+                provider=a.provider,
+                namespace=a.system_namespace,
+                settings=a.image_admission,
+                third_party_images=third_party_images(app_images(a), a.image_admission.repository_urls),
+                policy_prefix=a.namespace,
+                oidc_provider_arn=a.oidc_provider_arn,
+                oidc_issuer=a.oidc_issuer,
+                role_name_prefix=a.role_name_prefix,
                 tags=a.tags,
                 depends_on=(self.namespaces,),
             ),
@@ -156,10 +193,11 @@ class Workloads(pulumi.ComponentResource):
                 s3_key_arn=a.s3_key_arn,
                 secrets_key_arn=a.secrets_key_arn,
                 secret_arns=a.secret_arns,
+                restore_drill=a.restore_drill is not None,
             ).items()
         }
-        # Qdrant and the frontend call no AWS API: a ServiceAccount of their own, no IAM role at all.
-        plain_sas = {"qdrant"} | ({"frontend"} if a.frontend else set())
+        # Qdrant, the frontend and clamav call no AWS API: a ServiceAccount of their own, no IAM role at all.
+        plain_sas = {"qdrant"} | ({"frontend"} if a.frontend else set()) | ({"clamav"} if a.clamav else set())
         for sa in sorted(plain_sas):
             k8s.core.v1.ServiceAccount(
                 f"{name}-{sa}-sa",
@@ -200,7 +238,45 @@ class Workloads(pulumi.ComponentResource):
                 storage_class_name=a.storage_class_name,
                 storage_gib=a.qdrant_storage_gib,
                 service_account="qdrant",
-                depends_on=(self.namespaces, self.secrets),
+                depends_on=(self.namespaces, self.secrets, *self._admitted()),
+            ),
+            opts=self._child(),
+        )
+
+    def _clamav(self, name: str, a: WorkloadsArgs) -> ClamAV | None:
+        """The malware scanner the api streams uploads to; None where the stack deploys none (dev)."""
+        if a.clamav is None:
+            return None
+        return ClamAV(
+            f"{name}-clamav",
+            ClamAVArgs(
+                provider=a.provider,
+                namespace=a.namespace,
+                spec=a.clamav,
+                service_account="clamav",
+                depends_on=(self.namespaces, *self._admitted()),
+            ),
+            opts=self._child(),
+        )
+
+    def _collector(self, name: str, a: WorkloadsArgs) -> OtelCollector | None:
+        """The in-cluster OTLP collector -> X-Ray, when tracing is on and no managed collector is configured."""
+        if a.trace_sample_ratio is None or a.otlp_endpoint is not None:
+            return None
+        return OtelCollector(
+            f"{name}-otel-collector",
+            OtelCollectorArgs(
+                provider=a.provider,
+                namespace=a.system_namespace,
+                app_namespace=a.namespace,
+                region=a.region,
+                oidc_provider_arn=a.oidc_provider_arn,
+                oidc_issuer=a.oidc_issuer,
+                role_name_prefix=a.role_name_prefix,
+                # As available as the api whose traces it carries: one copy where the api runs one.
+                replicas=2 if a.api.replicas > 1 else 1,
+                tags=a.tags,
+                depends_on=(self.namespaces,),
             ),
             opts=self._child(),
         )
@@ -209,121 +285,56 @@ class Workloads(pulumi.ComponentResource):
         return self.identities[workload].service_account.metadata.name
 
     def _deployments(self, name: str, a: WorkloadsArgs) -> dict[str, AppDeployment]:
-        """The stateless workloads: api (+ canary), worker, embedder, frontend; env from pod_env."""
-        ns = a.namespace
-        shared = app_env(
-            tier=a.tier,
-            log_level=a.log_level,
-            region=a.region,
-            namespace=ns,
-            pages_bucket=a.bucket_names["pages"],
-            s3_key_arn=a.s3_key_arn,
+        """The stateless workloads: api (+ canary), worker, embedder, frontend (infra/workloads/app_deployments.py)."""
+        builds = app_deployment_args(
+            a,
             qdrant_url=self.qdrant.url,
+            scanner=(self.clamav.host, self.clamav.port) if self.clamav else None,
+            service_account=self._sa,
+            depends_on=(self.namespaces, self.secrets, *self._admitted()),
+            gpu_plugin=self.addons.releases["nvidia-device-plugin"],
         )
-        api = api_env(
-            shared,
-            audit_bucket=a.bucket_names["audit"],
-            allowed_origins=a.allowed_origins,
-            alb_cidrs=a.alb_cidrs,
-            rate_limits=a.api_rate_limits,
-            otlp_endpoint=a.otlp_endpoint,
-        )
-        # Both the api and the worker report errors to Sentry (setup_sentry) when the sentry_dsn file exists.
-        sentry_files = {"sentry-dsn": "sentry_dsn"} if "sentry-dsn" in a.secret_names else {}
-        # Only the api calls the LLM: with no key there is no file, the api builds no chat model, /chat is 503.
-        llm_files = {"llm-api-key": "openai_api_key"} if "llm-api-key" in a.secret_names else {}
-        deps = (self.namespaces, self.secrets)
-        api_sa = self._sa("api")
-        builds = {
-            "api": api_args(
-                provider=a.provider,
-                namespace=ns,
-                workload="api",
-                spec=a.api,
-                command=a.api_command,
-                env=api,
-                service_account=api_sa,
-                extra_secrets={**sentry_files, **llm_files},
-                depends_on=deps,
-            ),
-            "worker": worker_args(
-                provider=a.provider,
-                namespace=ns,
-                spec=a.worker,
-                command=a.worker_command,
-                env=worker_env(shared, qdrant_replication_factor=a.qdrant_replication_factor),
-                service_account=self._sa("worker"),
-                extra_secrets=sentry_files,
-                depends_on=deps,
-            ),
-            "embedder": embedder_args(
-                provider=a.provider,
-                namespace=ns,
-                spec=a.embedder,
-                sync_image=a.model_sync_image,
-                models_bucket=a.bucket_names["models"],
-                model=a.embedder_model,
-                region=a.region,
-                gpu_taint=a.gpu_taint,
-                gpu_label=a.gpu_label,
-                gpu_nodes_max=a.gpu_nodes_max,
-                service_account=self._sa("embedder"),
-                env=embedder_env(tier=a.tier, log_level=a.log_level),
-                depends_on=(self.namespaces, self.addons.releases["nvidia-device-plugin"]),
-            ),
-        }
-        if a.canary_image:
-            canary = WorkloadSpec(image=a.canary_image, replicas=1, resources=a.api.resources)
-            builds["api-canary"] = api_args(
-                provider=a.provider,
-                namespace=ns,
-                workload="api-canary",
-                spec=canary,
-                command=a.api_command,
-                env=api,
-                service_account=api_sa,
-                extra_secrets={**sentry_files, **llm_files},
-                autoscale=False,
-                depends_on=deps,
-            )
-        if a.frontend and a.frontend_settings:
-            builds["frontend"] = frontend_args(
-                provider=a.provider,
-                namespace=ns,
-                spec=a.frontend,
-                settings=a.frontend_settings,
-                service_account="frontend",
-                depends_on=deps,
-            )
         return {w: AppDeployment(f"{name}-{w}", b, opts=self._child()) for w, b in builds.items()}
 
-    def _snapshots(self, name: str, a: WorkloadsArgs) -> SnapshotJob:
-        return SnapshotJob(
-            f"{name}-snapshots",
-            SnapshotJobArgs(
-                provider=a.provider,
+    def _ops_job_args(self, a: WorkloadsArgs, *, sa: str, command: list[str], schedule: str) -> SnapshotJobArgs:
+        """A scheduled ops command's pod: the snapshot job's image, resources, env and Qdrant key, its own SA."""
+        return SnapshotJobArgs(
+            provider=a.provider,
+            namespace=a.namespace,
+            image=a.snapshots.image,
+            command=command,
+            schedule=schedule,
+            resources=a.snapshots.resources,
+            service_account=self._sa(sa),
+            env=snapshot_env(
+                tier=a.tier,
+                log_level=a.log_level,
+                region=a.region,
                 namespace=a.namespace,
-                image=a.snapshots.image,
-                command=a.snapshot_command,
-                schedule=a.snapshot_schedule,
-                resources=a.snapshots.resources,
-                service_account=self._sa("snapshots"),
-                env=snapshot_env(
-                    tier=a.tier,
-                    log_level=a.log_level,
-                    region=a.region,
-                    namespace=a.namespace,
-                    qdrant_url=self.qdrant.url,
-                    qdrant_replicas=a.qdrant.replicas,
-                    snapshots_bucket=a.bucket_names["snapshots"],
-                    s3_key_arn=a.s3_key_arn,
-                    keep_last=a.snapshot_retention,
-                ),
-                secrets={"qdrant-api-key": "qdrant_api_key"},
-                depends_on=(self.namespaces, self.secrets),
+                qdrant_url=self.qdrant.url,
+                qdrant_replicas=a.qdrant.replicas,
+                snapshots_bucket=a.bucket_names["snapshots"],
+                s3_key_arn=a.s3_key_arn,
+                keep_last=a.snapshot_retention,
+                audit_bucket=a.bucket_names["audit"],
+                service_account=sa,
             ),
-            opts=self._child(),
+            secrets={"qdrant-api-key": "qdrant_api_key"},
+            depends_on=(self.namespaces, self.secrets, *self._admitted()),
         )
+
+    def _snapshots(self, name: str, a: WorkloadsArgs) -> SnapshotJob:
+        args = self._ops_job_args(a, sa="snapshots", command=list(a.snapshot_command), schedule=a.snapshot_schedule)
+        return SnapshotJob(f"{name}-snapshots", args, opts=self._child())
+
+    def _restore_drill(self, name: str, a: WorkloadsArgs) -> RestoreDrillJob | None:
+        """The monthly restore drill (a.restore_drill None: none): same pod shape, its own read-only identity."""
+        if a.restore_drill is None:
+            return None
+        args = self._ops_job_args(
+            a, sa=RESTORE_DRILL, command=a.restore_drill.command(), schedule=a.restore_drill.schedule
+        )
+        return RestoreDrillJob(f"{name}-{RESTORE_DRILL}", args, opts=self._child())
 
     def _bindings(self, name: str, a: WorkloadsArgs) -> dict[str, TargetGroupBinding]:
         """Edge wiring: the ALB's target groups point at the Services (after the controller and the pods)."""

@@ -13,17 +13,20 @@ from policies.rules import (
     edge,
     helm_releases,
     identity,
+    image_admission,
     keys,
     kubernetes,
+    malware,
     network,
     node_capacity,
     registry,
     secrets,
     storage,
+    storage_alarms,
 )
 
 DOMAINS: dict[str, list[Policy]] = {
-    "storage": storage.POLICIES,
+    "storage": storage.POLICIES + storage_alarms.POLICIES,
     "cache": cache.POLICIES,
     "keys": keys.POLICIES,
     "network": network.POLICIES,
@@ -34,7 +37,9 @@ DOMAINS: dict[str, list[Policy]] = {
     "registry": registry.POLICIES,
     "secrets": secrets.POLICIES,
     "kubernetes": kubernetes.POLICIES,
+    "malware": malware.POLICIES,
     "helm": helm_releases.POLICIES,
+    "admission": image_admission.POLICIES,
     "cost": cost.POLICIES,
 }
 ALL_POLICIES: list[Policy] = [p for policies in DOMAINS.values() for p in policies]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from infra.ci_runners import BUILD_TIMEOUT_MINUTES, CODE_CONNECTION_ARN, GITHUB_REPOSITORY, RUNNER_COMPUTE_TYPES
+from infra.ci_runners import BUILD_TIMEOUT_MINUTES, CODE_CONNECTION_ARN, RUNNER_COMPUTE_TYPES, check_github_repository
 from stacks.config.base import StrictModel
 
 
@@ -19,12 +19,7 @@ class DeliveryConfig(StrictModel):
     # The prod deploy job (apply, verify, canary bake) is the longest; CodeBuild stops a build past this.
     runner_timeout_minutes: int = Field(default=150, ge=BUILD_TIMEOUT_MINUTES[0], le=BUILD_TIMEOUT_MINUTES[1])
 
-    @field_validator("github_repository")
-    @classmethod
-    def _repository(cls, v: str | None) -> str | None:
-        if v is not None and not GITHUB_REPOSITORY.match(v):
-            raise ValueError(f"{v!r} is not a GitHub repository 'owner/name'")
-        return v
+    _repository = field_validator("github_repository")(check_github_repository)
 
     @field_validator("code_connection_arn")
     @classmethod

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from infra.observability import EMAIL
 from infra.scrape_config import MAX_SCRAPE_INTERVAL_SECONDS, MIN_SCRAPE_INTERVAL_SECONDS
+from infra.workloads.otel_collector import SAMPLE_RATIO_MAX, SAMPLE_RATIO_MIN
 from stacks.config.base import StrictModel
 
 # In-cluster Service DNS names: `<service>.<namespace>.svc[.cluster.local]`.
@@ -27,13 +28,31 @@ class ObservabilityConfig(StrictModel):
     alarm_emails: list[str] = Field(default_factory=list)
     monthly_budget_usd: float = Field(gt=0)
     alb_5xx_rate_percent: float = Field(default=5.0, gt=0, le=100)
+    # 4xx (ALB + targets) share of requests, over 5-minute windows with enough traffic (infra/alarms.py).
+    alb_4xx_rate_percent: float = Field(gt=0, le=100)  # tier defaults in tiers.py
     cache_memory_percent: float = Field(default=80.0, gt=0, le=100)
     # The AMP managed scraper refuses intervals under 30 s (bounds owned by infra/scrape_config.py).
     scrape_interval_seconds: int = Field(
         default=MIN_SCRAPE_INTERVAL_SECONDS, ge=MIN_SCRAPE_INTERVAL_SECONDS, le=MAX_SCRAPE_INTERVAL_SECONDS
     )
-    # OTLP/HTTP collector the api sends traces to (app/core/telemetry.py appends /v1/traces); None: no tracing.
+    # Tracing of the api, worker and embedder (app/core/telemetry.py). On in every tier: the in-cluster collector
+    # (infra/workloads/otel_collector.py) forwards to AWS X-Ray; `otlpEndpoint` sends to a managed collector
+    # instead (no collector is deployed); `tracing: false` turns tracing off.
+    tracing: bool = True
+    # Fraction of new traces kept (parent-based: a call inside a trace follows its caller). Per tier (tiers.py).
+    trace_sample_ratio: float = 1.0
+    # OTLP/HTTP collector (app/core/telemetry.py appends /v1/traces); None: the in-cluster collector.
     otlp_endpoint: str | None = None
+
+    @field_validator("trace_sample_ratio")
+    @classmethod
+    def _ratio(cls, v: float) -> float:
+        if not SAMPLE_RATIO_MIN <= v <= SAMPLE_RATIO_MAX:
+            raise ValueError(
+                f"{v!r} is not a sampling ratio; allowed: {SAMPLE_RATIO_MIN} (no new traces) to {SAMPLE_RATIO_MAX} "
+                "(every trace), e.g. 0.05"
+            )
+        return v
 
     @field_validator("otlp_endpoint")
     @classmethod

@@ -17,7 +17,7 @@ from stacks.config.edge import EdgeConfig
 from stacks.config.identity import IdentityConfig
 from stacks.config.network import NetworkConfig
 from stacks.config.observability import ObservabilityConfig
-from stacks.config.registry import RegistryConfig
+from stacks.config.registry import RegistryConfig, registry_problem
 from stacks.config.secrets import SecretsConfig
 from stacks.config.storage import StorageConfig
 from stacks.config.workloads import WorkloadsConfig
@@ -87,6 +87,24 @@ class StackConfig(StrictModel):
             raise ValueError(f"identity.mfa must be 'on' in tier '{self.tier}' (got {self.identity.mfa!r})")
         if hardened and self.workloads.auth is None and not self.identity.deletion_protection:
             raise ValueError(f"identity.deletionProtection must be true in tier '{self.tier}' (got false)")
+        # Uploads are scanned wherever users upload (infra/workloads/clamav.py; the api refuses what it cannot scan).
+        if hardened and self.workloads.clamav is None:
+            raise ValueError(
+                f"workloads.clamav is required in tier '{self.tier}' (got none): uploads must be malware-scanned"
+            )
+        if self.tier == "prod" and self.workloads.clamav is not None and self.workloads.clamav.replicas < 2:
+            raise ValueError(f"workloads.clamav.replicas must be >= 2 in prod (got {self.workloads.clamav.replicas})")
+        # Only images CI signed on main run where users are (infra/workloads/image_admission.py).
+        if hardened and not self.workloads.image_admission.enabled:
+            raise ValueError(f"workloads.imageAdmission.enabled must be true in tier '{self.tier}' (got false)")
+        admission = self.workloads.image_admission
+        if self.tier == "prod" and admission.replicas < 2:
+            raise ValueError(f"workloads.imageAdmission.replicas must be >= 2 in prod (got {admission.replicas})")
+        if self.admission_repository() is None and self.workloads.image_admission.enabled:
+            raise ValueError(
+                "workloads.imageAdmission.githubRepository: required when imageAdmission is enabled and "
+                "delivery.githubRepository is unset ('owner/name' of the repository whose CI signs the images)"
+            )
         if hardened and not self.edge.deletion_protection:
             raise ValueError(f"edge.deletionProtection must be true in tier '{self.tier}' (got false)")
         if hardened and self.storage.audit_object_lock == "off":
@@ -108,6 +126,18 @@ class StackConfig(StrictModel):
             if self.replica_region == self.region:
                 raise ValueError(f"replicaRegion must differ from region ({self.region!r})")
         return self
+
+    @model_validator(mode="after")
+    def _images_in_shared_registry(self) -> StackConfig:
+        # One shared registry (docs/delivery.md, "Registry model"): every project image comes from it.
+        problem = registry_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def admission_repository(self) -> str | None:
+        """The repository whose CI signs the images: imageAdmission's own, else the one delivery deploys from."""
+        return self.workloads.image_admission.github_repository or self.delivery.github_repository
 
     @model_validator(mode="after")
     def _bucket_names_fit(self) -> StackConfig:

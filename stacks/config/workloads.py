@@ -7,15 +7,27 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from infra.ci_runners import check_github_repository
+from infra.workloads.image_admission import REPLICAS as ADMISSION_REPLICAS
+from infra.workloads.image_admission import SIGNER_REF, SIGNER_WORKFLOW
+from infra.workloads.quotas import (
+    MAX_LLM_TOKENS_PER_DAY,
+    MAX_METRIC_TENANTS,
+    MAX_REQUESTS_PER_DAY,
+    MAX_UPLOAD_MB_PER_DAY,
+    MAX_UPLOAD_PAGES_PER_DAY,
+    check_tenant_claim,
+)
 from infra.workloads.rate_limits import MAX_PER_IP_PER_MINUTE, check_limit
 from stacks.config.base import StrictModel
+from stacks.config.restore_drill import RestoreDrillConfig
 
 # registry/repository[:tag][@sha256:<64 hex>]; the tag part is refused when digests are required.
 IMAGE_RE = re.compile(
     r"^(?P<repo>[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
     r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
-WORKLOADS = ("api", "worker", "embedder", "qdrant", "frontend", "snapshots")
+WORKLOADS = ("api", "worker", "embedder", "qdrant", "frontend", "snapshots", "clamav")
 # Workloads a HorizontalPodAutoscaler may scale: qdrant shards are placed by the cluster itself and the snapshot
 # job is a CronJob, so `maxReplicas` on those would be silently meaningless.
 AUTOSCALED = ("api", "worker", "embedder", "frontend")
@@ -115,9 +127,63 @@ class RateLimitsConfig(StrictModel):
         return v
 
 
+class QuotasConfig(StrictModel):
+    """The api's daily quotas (app/api/quotas.py); bounds are infra/workloads/quotas.py's. Per UTC day: search,
+    chat and LLM tokens per tenant (the `tenantClaim` value; unset: per subject), upload pages and MiB per identity."""
+
+    search_per_day: int = Field(ge=1, le=MAX_REQUESTS_PER_DAY)
+    chat_per_day: int = Field(ge=1, le=MAX_REQUESTS_PER_DAY)
+    llm_tokens_per_day: int = Field(ge=1, le=MAX_LLM_TOKENS_PER_DAY)
+    upload_pages_per_day: int = Field(ge=1, le=MAX_UPLOAD_PAGES_PER_DAY)
+    upload_mb_per_day: int = Field(ge=1, le=MAX_UPLOAD_MB_PER_DAY)
+    metric_max_tenants: int = Field(default=50, ge=0, le=MAX_METRIC_TENANTS)
+    tenant_claim: str | None = None
+
+    @field_validator("tenant_claim")
+    @classmethod
+    def _claim(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_tenant_claim(v)
+        return v
+
+
 class CanaryConfig(StrictModel):
     image: str
     weight: int = Field(ge=0, le=100)
+
+
+class ImageAdmissionConfig(StrictModel):
+    """Signed-image admission (infra/workloads/image_admission.py): the sigstore policy-controller admits the app
+    namespace's images only when CI signed them. The signer is `https://github.com/<githubRepository>/<workflow>@
+    <ref>`; githubRepository defaults to delivery.githubRepository (stack.py fills it in)."""
+
+    enabled: bool  # tier default: off in dev, on in staging and prod (a floor there)
+    github_repository: str | None = None  # "owner/name" whose CI signs the images
+    workflow: str = ".github/workflows/ci.yml"  # the workflow that signs (ci.yml, job images-release)
+    ref: str = "refs/heads/main"  # only main's runs sign (ci.yml: images-release runs on pushes to main)
+    # Also require the SLSA provenance bundle from actions/attest-build-provenance (a second policy). Off by
+    # default: that bundle is signed by public-good Sigstore only for a public repository (GitHub's own instance
+    # signs for a private one), and it is an untagged OCI referrer, which the registry's untagged-expiry rule
+    # would delete under a running release (docs/delivery.md, "Admission"). The signature and the SBOM
+    # attestation, both cosign's tagged `.sig`/`.att`, are always required.
+    require_provenance: bool = False
+    replicas: int = Field(default=2, ge=ADMISSION_REPLICAS[0], le=ADMISSION_REPLICAS[1])
+
+    _repository = field_validator("github_repository")(check_github_repository)
+
+    @field_validator("workflow")
+    @classmethod
+    def _workflow(cls, v: str) -> str:
+        if not SIGNER_WORKFLOW.match(v):
+            raise ValueError(f"{v!r} is not a workflow path like '.github/workflows/ci.yml'")
+        return v
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        if not SIGNER_REF.match(v):
+            raise ValueError(f"{v!r} is not a git ref like 'refs/heads/main' or 'refs/tags/<tag>'")
+        return v
 
 
 class WorkloadsConfig(StrictModel):
@@ -128,6 +194,9 @@ class WorkloadsConfig(StrictModel):
     qdrant: WorkloadConfig
     frontend: WorkloadConfig | None = None
     snapshots: WorkloadConfig
+    # The malware scanner uploads are streamed to (infra/workloads/clamav.py); unset: no scanner, the api stores
+    # uploads unscanned (dev only: stack.py refuses that elsewhere). Image: docker.io/clamav/clamav, tag@digest.
+    clamav: WorkloadConfig | None = None
     qdrant_replication_factor: int = Field(default=1, ge=1)
     qdrant_storage_gib: int = Field(default=50, ge=1)
     snapshot_schedule: str = "17 3 * * *"
@@ -138,6 +207,9 @@ class WorkloadsConfig(StrictModel):
     )
     allowed_origins: list[str] = Field(default_factory=list)
     rate_limits: RateLimitsConfig  # tier defaults in tiers.py
+    quotas: QuotasConfig  # tier defaults in tiers.py
+    # Moderation of the chat question and answer (app/api/llm.py); tier defaults: off in dev, on in staging/prod.
+    llm_moderation: bool
     canary: CanaryConfig | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # app/worker/__main__.py: the arq worker plus its metrics endpoint (the worker image's entrypoint).
@@ -150,6 +222,8 @@ class WorkloadsConfig(StrictModel):
     # Prefix in the models bucket (and directory under /models) holding the ColPali weights.
     embedder_model: str = Field(default="vidore/colpali-v1.3-hf", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
     auth: AuthConfig | None = None
+    image_admission: ImageAdmissionConfig  # tier defaults in tiers.py
+    restore_drill: RestoreDrillConfig  # tier defaults in tiers.py (on in prod only)
 
     @model_validator(mode="before")
     @classmethod
@@ -206,6 +280,13 @@ class WorkloadsConfig(StrictModel):
             raise ValueError(
                 f"qdrantReplicationFactor ({self.qdrant_replication_factor}) exceeds qdrant.replicas "
                 f"({self.qdrant.replicas})"
+            )
+        if self.quotas.tenant_claim is not None and self.auth is None:
+            # The stack's Cognito pool deploys no pre-token-generation trigger, and only a V2_0 trigger (Essentials
+            # or Plus plan) can put a custom claim into access tokens: every caller would silently be its own tenant.
+            raise ValueError(
+                f"quotas.tenantClaim: {self.quotas.tenant_claim!r} needs an external issuer (workloads.auth) whose "
+                "access tokens carry it; allowed: unset tenantClaim with the stack's Cognito user pool"
             )
         if self.frontend is not None and self.auth is not None:
             # The frontend signs users in with the stack's Cognito app client (id + secret from infra/identity.py);

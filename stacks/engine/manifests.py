@@ -26,6 +26,7 @@ import yaml
 from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
+from infra.workloads import crd_schemas
 from stacks.engine.offline import Record, RecordedResource
 
 # kubernetes:<group>/<version>:<Kind>, where the core group is spelled "core" in the token and "" in apiVersion.
@@ -171,6 +172,11 @@ def schema_version_for(kubernetes_version: str) -> str:
     return "{}.{}".format(*usable[-1])
 
 
+def _split_problem(problem: str) -> tuple[str, str]:
+    path, sep, message = problem.partition(": ")
+    return (path, message) if sep else ("(root)", problem)
+
+
 def validate_manifest(manifest: Manifest, schema_version: str) -> tuple[list[dict[str, Any]], bool]:
     """(errors, fully_checked). Kinds with no bundled schema (custom resources) get the common checks only."""
     schema_dir = f"v{schema_version}.0-local-strict"
@@ -179,18 +185,20 @@ def validate_manifest(manifest: Manifest, schema_version: str) -> tuple[list[dic
         validator = _validator(schema_dir, manifest.kind, manifest.api_version)
     except FileNotFoundError:
         validator, checked = _custom_validator(schema_dir), False
-    errors = []
-    for err in sorted(validator.iter_errors(manifest.body), key=lambda e: list(e.absolute_path)):
-        path = ".".join(str(p) for p in err.absolute_path)
-        errors.append(
-            {
-                "urn": manifest.urn,
-                "kind": manifest.kind,
-                "name": manifest.name,
-                "path": path or "(root)",
-                "message": err.message,
-            }
-        )
+    found = [
+        (".".join(str(p) for p in err.absolute_path) or "(root)", err.message)
+        for err in sorted(validator.iter_errors(manifest.body), key=lambda e: list(e.absolute_path))
+    ]
+    if not checked:
+        # Custom resources whose CRD schema we keep (infra/workloads/crd_schemas.py) are checked as strictly.
+        custom = crd_schemas.validate(manifest.body)
+        if custom is not None:
+            checked = True
+            found += [_split_problem(problem) for problem in custom]
+    errors = [
+        {"urn": manifest.urn, "kind": manifest.kind, "name": manifest.name, "path": path, "message": message}
+        for path, message in found
+    ]
     return errors, checked
 
 

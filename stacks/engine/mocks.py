@@ -76,15 +76,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 return v
         return name
 
-    def arn(self, token: str, name: str) -> str:
+    def arn(self, token: str, name: str, region: str | None = None) -> str:
         mod, res = _module(token)
+        # A resource placed in another region (pulumi-aws v7 `region` input) has that region in its ARN, as in AWS:
+        # the storage-alarms policy relies on it to see an alarm paging a topic of another region.
+        region = region or self.region
         if mod == "s3":
             return f"arn:aws:s3:::{name}"
         if mod == "iam":
             return f"arn:aws:iam::{ACCOUNT_ID}:{res.lower()}/{name}"
         if mod == "kms":
-            return f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{_stable_uuid(self.stack, name)}"
-        return f"arn:aws:{mod}:{self.region}:{ACCOUNT_ID}:{res.lower()}/{name}"
+            return f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{_stable_uuid(self.stack, name)}"
+        return f"arn:aws:{mod}:{region}:{ACCOUNT_ID}:{res.lower()}/{name}"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         token = args.typ
@@ -96,7 +99,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 state.update(factory(args.name, inputs, self))
             return f"{args.name}-id", state
         name = self.physical_name(args.name, inputs)
-        state = {**inputs, "arn": self.arn(token, name), "id": name, "tagsAll": inputs.get("tags", {})}
+        region = inputs.get("region") if isinstance(inputs.get("region"), str) else None
+        state = {**inputs, "arn": self.arn(token, name, region), "id": name, "tagsAll": inputs.get("tags", {})}
         factory = OUTPUT_FACTORIES.get(token)
         if factory:
             state.update(factory(name, inputs, self))
@@ -377,7 +381,7 @@ def _service_linked_role(name: str, inputs: dict[str, Any], m: RecordingMocks) -
 
 @outputs_for("aws:sns/topic:Topic")
 def _sns_topic(name: str, inputs: dict[str, Any], m: RecordingMocks) -> dict[str, Any]:
-    arn = f"arn:aws:sns:{m.region}:{ACCOUNT_ID}:{name}"
+    arn = f"arn:aws:sns:{inputs.get('region') or m.region}:{ACCOUNT_ID}:{name}"
     return {"id": arn, "arn": arn}
 
 

@@ -34,6 +34,7 @@ from stacks.verify.preflight_checks import (
     check_hosted_zone,
     check_images,
     check_model_weights,
+    check_registry_pull,
     check_secrets,
     check_service_linked_roles,
     dig_resolver,
@@ -58,6 +59,21 @@ def load_config(stack: str, root: Path = ROOT) -> tuple[StackConfig, dict[str, A
     return load_stack_config(stack, flat), values
 
 
+def registry_owner(root: Path = ROOT) -> tuple[str, StackConfig] | None:
+    """The committed stack that owns the shared registry (`registry.owner: true`) and its config."""
+    from stacks.config import ConfigError
+
+    for path in sorted(root.glob("Pulumi.*.yaml")):
+        stack = path.name[len("Pulumi.") : -len(".yaml")]
+        try:
+            cfg, _ = load_config(stack, root)
+        except ConfigError:
+            continue  # a broken stack file is its own preflight's error
+        if cfg.registry.owner:
+            return stack, cfg
+    return None
+
+
 def configured_images(cfg: StackConfig) -> dict[str, str]:
     w = cfg.workloads
     images = {name: getattr(w, name).image for name in ("api", "worker", "embedder", "qdrant", "snapshots")}
@@ -77,12 +93,15 @@ def run_preflight(
     client: Callable[..., Any],
     resolver: Resolver = dig_resolver,
     connect: Connector = tcp_connect,
+    stack: str | None = None,
 ) -> list[CheckResult]:
-    """Every check; `client(service, region=None)` returns a boto3 client (moto or Stubber in tests)."""
+    """Every check; `client(service, region=None)` returns a boto3 client (moto or Stubber in tests); `stack`
+    names the stack in messages (default: its tier)."""
     prefix = cfg.physical_name()
     account = str(client("sts").get_caller_identity()["Account"])
     results = check_hosted_zone(client("route53"), cfg.edge.hosted_zone_id, cfg.edge.domain, resolver)
     results += check_images(lambda region: client("ecr", region), configured_images(cfg))
+    results += check_registry_pull(account, stack or cfg.tier, cfg.registry.account_id, registry_owner)
     gpu = cfg.cluster.gpu_nodes
     results += check_gpu_quota(client("service-quotas"), client("ec2"), gpu.instance_types, gpu.max_size)
     models = bucket_names(prefix, account, cfg.region, None)["models"]
@@ -145,7 +164,7 @@ def main(stack: str, fmt: str, out: TextIO, err: TextIO, *, region: str | None =
         def client(service: str, client_region: str | None = None) -> Any:
             return session.client(service, region_name=client_region or session.region_name)
 
-    results = run_preflight(cfg, values, client=client)
+    results = run_preflight(cfg, values, client=client, stack=stack)
     if fmt == "json":
         out.write(render_json(stack, results))
     elif fmt == "markdown":

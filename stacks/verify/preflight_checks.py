@@ -19,6 +19,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.service_linked_roles import REQUIRED_SERVICES, ROLE_NAMES
+from stacks.config import StackConfig
+from stacks.config.registry import pull_problem
 from stacks.verify.checks import CheckResult
 
 NOT_CHECKED = "not checked (advisory)"
@@ -278,6 +280,29 @@ def check_secrets(sm: Any, name_prefix: str, required: Sequence[str]) -> list[Ch
             ok, detail = False, f"cannot read: {_err(exc)}"
         out.append(CheckResult("secretsmanager", name, "secret has a current value", ok, detail))
     return out
+
+
+# ---- shared registry ------------------------------------------------------------------------------------
+def check_registry_pull(
+    account: str, stack: str, registry_account: str, owner: Callable[[], tuple[str, StackConfig] | None]
+) -> list[CheckResult]:
+    """The account this stack deploys to (the caller's) may pull from the shared registry: it is the registry's
+    account, or the owner stack's `registry.pullAccountIds` lists it (docs/delivery.md, "Registry model").
+    `owner()`: the committed owner stack and its config (read only when the accounts differ)."""
+    check = "this account may pull from the shared registry"
+    if account == registry_account:
+        return [CheckResult("registry", registry_account, check, True, "same account: the node role's IAM decides")]
+    found = owner()
+    if found is None:
+        why = (
+            f"registry.owner: no committed Pulumi.<stack>.yaml sets it, so nothing grants account {account} pulls "
+            f"from {registry_account}"
+        )
+        return [CheckResult("registry", registry_account, check, False, why)]
+    owner_stack, owner_cfg = found
+    problem = pull_problem(account, "the caller identity", stack, owner_stack, owner_cfg)
+    detail = problem or f"{account} is in registry.pullAccountIds of Pulumi.{owner_stack}.yaml"
+    return [CheckResult("registry", registry_account, check, problem is None, detail)]
 
 
 # ---- cluster endpoint -----------------------------------------------------------------------------------

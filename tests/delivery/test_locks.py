@@ -56,7 +56,7 @@ def test_every_extra_has_a_lock_file_with_its_pins(extra: str) -> None:
     assert not stale, f"requirements/{extra}.txt is stale, run `python scripts/lock.py {extra}`: {stale}"
 
 
-@pytest.mark.parametrize("name", [*EXTRAS, "tools"])
+@pytest.mark.parametrize("name", [*EXTRAS, "tools", "checkov"])
 def test_every_locked_requirement_carries_hashes(name: str) -> None:
     path = ROOT / "requirements" / f"{name}.txt"
     entries = blocks(path)
@@ -73,3 +73,16 @@ def test_tools_lock_holds_the_linters_ci_installs() -> None:
         m = PIN.match(line)
         if m:
             assert pins.get(norm(m["name"])) == m["version"], line
+
+
+def test_checkov_is_installed_from_its_lock_with_hashes() -> None:
+    """scripts/checkov.sh installs the locked set (rebuilt when the lock changes), never a bare `checkov==X`."""
+    pins = locked(ROOT / "requirements" / "checkov.txt")
+    for line in (ROOT / "requirements" / "checkov.in").read_text().splitlines():
+        m = PIN.match(line)
+        if m:
+            assert pins.get(norm(m["name"])) == m["version"], line
+    script = (ROOT / "scripts" / "checkov.sh").read_text()
+    installs = [line for line in script.splitlines() if 'pip" install' in line or "pip install" in line]
+    assert installs and all("--require-hashes" in i and '--requirement "$LOCK"' in i for i in installs), installs
+    assert "LOCK=requirements/checkov.txt" in script

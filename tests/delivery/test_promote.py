@@ -275,10 +275,20 @@ def test_the_promoted_file_still_validates_as_stack_config(tmp_path: Path) -> No
     assert cfg.workloads.snapshots.image == images()["worker"]
 
 
+def live_outputs(tmp_path: Path, root: Path, stack: str = "prod", canary: Any = None) -> str:
+    """`pulumi stack output --json` of a stack that runs exactly what its file says (unless a test edits it)."""
+    w = config(root, stack)["visionrag:workloads"]
+    path = tmp_path / f"outputs-{stack}.json"
+    running = {k: w[k]["image"] for k in ("api", "worker", "embedder", "frontend")}
+    path.write_text(json.dumps({"images": running, "canary": canary, "tier": stack}))
+    return str(path)
+
+
 def test_rollout_sends_a_changed_api_image_through_the_canary(root: Path, tmp_path: Path) -> None:
     before = config(root, "prod")["visionrag:workloads"]
     imgs = images()
     out = tmp_path / "gh_output"
+    live = live_outputs(tmp_path, root)
     res = subprocess.run(
         [
             sys.executable,
@@ -290,6 +300,8 @@ def test_rollout_sends_a_changed_api_image_through_the_canary(root: Path, tmp_pa
             "prod",
             "--images",
             "-",
+            "--live",
+            live,
             "--canary-weight",
             "5",
         ],
@@ -307,18 +319,127 @@ def test_rollout_sends_a_changed_api_image_through_the_canary(root: Path, tmp_pa
     assert out.read_text() == f"canary_image={imgs['api']}\n"
 
 
-def test_rollout_without_an_api_change_needs_no_canary(root: Path) -> None:
+def test_rollout_without_an_api_change_needs_no_canary(root: Path, tmp_path: Path) -> None:
     current = config(root, "prod")["visionrag:workloads"]["api"]["image"]
     path = write_images(root, images(api=current))
-    assert promote.main(["--root", str(root), "rollout", "--stack", "prod", "--images", str(path)]) == 0
+    live = live_outputs(tmp_path, root)
+    assert promote.main(["--root", str(root), "rollout", "--stack", "prod", "--images", str(path), "--live", live]) == 0
     w = config(root, "prod")["visionrag:workloads"]
     assert "canary" not in w
     assert w["worker"]["image"] == images()["worker"]
 
 
-def test_rollout_refuses_tags(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rollout_refuses_tags(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = (root / "Pulumi.prod.yaml").read_text()
     path = write_images(root, images(worker=f"{REG}/visionrag-worker:2.0.0"))
-    assert promote.main(["--root", str(root), "rollout", "--stack", "prod", "--images", str(path)]) == 2
+    live = live_outputs(tmp_path, root)
+    assert promote.main(["--root", str(root), "rollout", "--stack", "prod", "--images", str(path), "--live", live]) == 2
     assert "--images.worker" in capsys.readouterr().err
     assert (root / "Pulumi.prod.yaml").read_text() == before
+
+
+# ---- the committed file lags behind what runs: rollout decides from the live outputs -------------------------
+
+
+def _rollout(root: Path, imgs: dict[str, str], live: str) -> int:
+    path = write_images(root, imgs)
+    return int(promote.main(["--root", str(root), "rollout", "--stack", "prod", "--images", str(path), "--live", live]))
+
+
+def test_a_finished_canary_is_not_reverted_by_a_stale_committed_file(root: Path, tmp_path: Path) -> None:
+    """Reproduces the bug: prod's canary of NEW finished (the stack runs NEW), the committed file still says OLD.
+    The next rollout of the same api (only the worker changed) must keep NEW, not make OLD the stable api again
+    behind a 10% canary of NEW."""
+    old = config(root, "prod")["visionrag:workloads"]["api"]["image"]
+    new = f"{REG}/visionrag-api@{D1}"
+    live = tmp_path / "outputs.json"
+    live.write_text(json.dumps({"images": {**images(), "api": new}, "canary": None}))
+    imgs = images(worker=f"{REG}/visionrag-worker@sha256:{'7' * 64}")
+    assert imgs["api"] == new
+
+    assert _rollout(root, imgs, str(live)) == 0
+
+    w = config(root, "prod")["visionrag:workloads"]
+    assert w["api"]["image"] == new != old
+    assert "canary" not in w
+    assert w["worker"]["image"] == imgs["worker"]
+
+
+def test_a_newer_api_canaries_against_the_live_api_not_the_file(root: Path, tmp_path: Path) -> None:
+    live_api = f"{REG}/visionrag-api@{D1}"
+    newer = f"{REG}/visionrag-api@sha256:{'8' * 64}"
+    live = tmp_path / "outputs.json"
+    live.write_text(json.dumps({"images": {**images(), "api": live_api}}))
+
+    assert _rollout(root, images(api=newer), str(live)) == 0
+
+    w = config(root, "prod")["visionrag:workloads"]
+    assert w["api"]["image"] == live_api  # the stable Deployment keeps what runs, not the file's older digest
+    assert w["canary"] == {"image": newer, "weight": 10}
+
+
+def test_rollout_refuses_while_a_canary_is_live(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = (root / "Pulumi.prod.yaml").read_text()
+    stuck = f"{REG}/visionrag-api@{D2}"
+    live = live_outputs(tmp_path, root, canary={"image": stuck, "weight": 25})
+    assert _rollout(root, images(), live) == 2
+    err = capsys.readouterr().err
+    assert f"a canary of {stuck!r} is running" in err
+    assert (root / "Pulumi.prod.yaml").read_text() == before
+
+
+def test_a_stack_without_outputs_is_a_first_deploy(root: Path, tmp_path: Path) -> None:
+    live = tmp_path / "outputs.json"
+    live.write_text("{}")
+    assert _rollout(root, images(), str(live)) == 0
+    w = config(root, "prod")["visionrag:workloads"]
+    assert w["api"]["image"] == images()["api"] and "canary" not in w
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "cannot read stack outputs"),
+        ("[]", "is not the JSON object"),
+        (json.dumps({"images": {"api": f"{REG}/visionrag-api:1.0"}}), "--live.images.api"),
+    ],
+)
+def test_unusable_live_outputs_are_refused(
+    root: Path, tmp_path: Path, text: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (root / "Pulumi.prod.yaml").read_text()
+    live = tmp_path / "outputs.json"
+    live.write_text(text)
+    assert _rollout(root, images(), str(live)) == 2
+    assert message in capsys.readouterr().err
+    assert (root / "Pulumi.prod.yaml").read_text() == before
+
+
+def test_rollout_without_live_outputs_is_a_usage_error(root: Path) -> None:
+    res = run(root, "rollout", "--stack", "prod", "--images", "-", stdin=json.dumps(images()))
+    assert res.returncode == 2 and "--live" in res.stderr
+
+
+def test_the_program_exports_what_rollout_reads(record_of: Any) -> None:
+    """The live side of the contract: `pulumi stack output --json` of the real program holds `images` and `canary`
+    in the shape read_live accepts, equal to what the stack's config runs."""
+    new = f"{REG}/visionrag-api@{D1}"
+    plain = record_of("prod").outputs
+    live, canary = _parse_outputs(plain)
+    assert canary is None
+    assert live == promote.export_images(promote.load(ROOT / "Pulumi.prod.yaml"))
+
+    with_canary = record_of("prod", overrides={"visionrag:workloads": {"canary": {"image": new, "weight": 25}}})
+    assert with_canary.outputs["canary"] == {"image": new, "weight": 25}
+    assert _parse_outputs(with_canary.outputs)[1] == new
+
+
+def _parse_outputs(outputs: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(outputs, fh)
+    try:
+        return promote.read_live(fh.name)  # type: ignore[no-any-return]
+    finally:
+        Path(fh.name).unlink()

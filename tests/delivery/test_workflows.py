@@ -183,6 +183,10 @@ def test_write_scopes_are_only_where_they_are_used() -> None:
         ("deploy.yml", "staging"): {"id-token"},
         ("deploy.yml", "plan-prod"): {"id-token"},
         ("deploy.yml", "prod"): {"id-token"},
+        # The record-<stage> jobs push promote/<stage> and open its pull request; nothing else writes the repo.
+        ("deploy.yml", "record-dev"): {"contents", "pull-requests"},
+        ("deploy.yml", "record-staging"): {"contents", "pull-requests"},
+        ("deploy.yml", "record-prod"): {"contents", "pull-requests"},
     }
     for path in FILES:
         for name, job in load(path.name)["jobs"].items():
@@ -207,13 +211,40 @@ def test_no_long_lived_cloud_keys_anywhere() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_concurrency_group_is_set(path: Path) -> None:
-    assert load(path.name)["concurrency"]["group"]
+    wf = load(path.name)
+    if path.name == "deploy.yml":  # per stage, on the jobs (below)
+        assert "concurrency" not in wf
+        assert all(job["concurrency"]["group"] for name, job in wf["jobs"].items() if name != "digests")
+    else:
+        assert wf["concurrency"]["group"]
 
 
-def test_deploys_are_serialised_and_never_cancelled() -> None:
-    c = load("deploy.yml")["concurrency"]
-    assert c["group"] == "deploy-main"
-    assert c["cancel-in-progress"] is False
+def stage_groups(jobs: dict[str, Any]) -> dict[str, str]:
+    """job -> its concurrency group, for every job that plans or applies a stage."""
+    deploying = [j for j in jobs if j.removeprefix("plan-") in STAGES]
+    return {j: jobs[j].get("concurrency", {}).get("group", "") for j in deploying}
+
+
+def test_each_stage_deploys_in_its_own_group_and_is_never_cancelled() -> None:
+    jobs = deploy_jobs()
+    groups = stage_groups(jobs)
+    assert groups == {
+        "dev": "deploy-dev",
+        "plan-staging": "deploy-staging",
+        "staging": "deploy-staging",
+        "plan-prod": "deploy-prod",
+        "prod": "deploy-prod",
+    }
+    for name, job in jobs.items():
+        if "concurrency" in job:
+            assert job["concurrency"]["cancel-in-progress"] is False, name
+    # A prod deploy waiting for its reviewers holds only deploy-prod: dev's group is another one.
+    assert groups["prod"] != groups["dev"] and groups["prod"] != groups["staging"]
+
+
+def test_stage_group_check_sees_one_shared_group() -> None:
+    jobs = {name: {**job, "concurrency": {"group": "deploy-main"}} for name, job in deploy_jobs().items()}
+    assert set(stage_groups(jobs).values()) == {"deploy-main"}
 
 
 def test_workflows_install_python_packages_only_from_hash_locked_files() -> None:
@@ -304,7 +335,7 @@ def test_ci_release_pushes_by_digest_scans_signs_and_attests_only_on_main_after_
     jobs = load("ci.yml")["jobs"]
     job = jobs["images-release"]
     assert job["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
-    assert set(needs_of(job)) == {"test", "policy", "hadolint"}
+    assert set(needs_of(job)) == {"test", "policy", "hadolint", "third-party-scan"}
     steps = job["steps"]
     build = step_index(job, uses("docker/build-push-action"))
     assert steps[build]["with"]["push"] is True
@@ -392,7 +423,7 @@ def test_each_stage_applies_a_saved_plan_then_verifies(stage: str) -> None:
     jobs = deploy_jobs()
     job = jobs[stage]
     plan_job = job if stage == "dev" else jobs[f"plan-{stage}"]
-    preview = step_index(plan_job, lambda s: uses("pulumi/actions")(s) and s["with"]["command"] == "preview")
+    preview = step_index(plan_job, lambda s: uses("pulumi/actions")(s) and s["with"].get("command") == "preview")
     assert plan_job["steps"][preview]["with"]["plan"] == f"build/plan-{stage}.json"
     assert plan_job["steps"][preview]["with"]["policyPackConfigs"] == f"policies/config/{stage}.json"
     if stage != "dev":
@@ -400,7 +431,7 @@ def test_each_stage_applies_a_saved_plan_then_verifies(stage: str) -> None:
         assert download["name"] == f"plan-{stage}"
         upload = plan_job["steps"][step_index(plan_job, uses("actions/upload-artifact"))]["with"]
         assert upload["name"] == f"plan-{stage}" and f"Pulumi.{stage}.yaml" in upload["path"]
-    up = step_index(job, lambda s: uses("pulumi/actions")(s) and s["with"]["command"] == "up")
+    up = step_index(job, lambda s: uses("pulumi/actions")(s) and s["with"].get("command") == "up")
     assert job["steps"][up]["with"]["plan"] == f"build/plan-{stage}.json"
     verify = step_index(job, runs(f"python -m stacks verify {stage}"))
     assert up < verify
@@ -409,8 +440,8 @@ def test_each_stage_applies_a_saved_plan_then_verifies(stage: str) -> None:
 def test_each_stage_receives_exactly_the_digests_that_passed_the_previous_one() -> None:
     jobs = deploy_jobs()
     for prev, plan_job, cmd in (
-        ("dev", "plan-staging", "set --stack staging"),
-        ("staging", "plan-prod", "rollout --stack prod"),
+        ("dev", "plan-staging", "promote --stack staging"),
+        ("staging", "plan-prod", "promote --stack prod"),
     ):
         producer = jobs[prev]
         verify = step_index(producer, runs(f"python -m stacks verify {prev}"))
@@ -549,7 +580,7 @@ def test_the_pin_check_sees_a_floating_or_stale_cli() -> None:
 
 
 def _writes_plan(step: dict[str, Any]) -> bool:
-    return uses(PULUMI_ACTION)(step) and step["with"]["command"] == "preview" and "plan" in step["with"]
+    return uses(PULUMI_ACTION)(step) and step["with"].get("command") == "preview" and "plan" in step["with"]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -569,7 +600,7 @@ def test_every_apply_is_preceded_by_preflight_of_its_stack() -> None:
         name: job
         for name, job in jobs.items()
         if "pulumi up" in json.dumps(job)
-        or any(uses(PULUMI_ACTION)(s) and s["with"]["command"] == "up" for s in job.get("steps", []))
+        or any(uses(PULUMI_ACTION)(s) and s["with"].get("command") == "up" for s in job.get("steps", []))
     }
     assert set(applying) == set(STAGES)
     for stage, job in applying.items():
@@ -577,7 +608,7 @@ def test_every_apply_is_preceded_by_preflight_of_its_stack() -> None:
         first_up = min(
             i
             for i, s in enumerate(job["steps"])
-            if "pulumi up" in str(s.get("run", "")) or (uses(PULUMI_ACTION)(s) and s["with"]["command"] == "up")
+            if "pulumi up" in str(s.get("run", "")) or (uses(PULUMI_ACTION)(s) and s["with"].get("command") == "up")
         )
         assert 0 <= check < first_up, f"{stage} applies before preflight"
         assert job["steps"][check].get("if") is None and not job["steps"][check].get("continue-on-error")

@@ -13,6 +13,8 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
+from infra.alarms import MIN_REQUESTS_FOR_4XX_RATE
+from infra.bucket_alarms import BucketLimits
 from infra.observability import SCRAPE_PORTS, SCRAPER_USER, ObservabilityArgs, scrape_configuration
 from infra.observability import _validate as _validate_observability
 from infra.scrape_config import MIN_SCRAPE_INTERVAL_SECONDS
@@ -207,14 +209,22 @@ def test_scrape_interval_floor_is_amps_and_config_refuses_less(record_of: Any) -
         alb_arn_suffix="app/x/1",
         target_group_arn_suffixes={},
         alb_5xx_rate_percent=5.0,
+        alb_4xx_rate_percent=20.0,
         cache_member_clusters=[],
         cache_memory_percent=80.0,
-        pages_bucket_name="pages",
-        pages_quota_gib=1,
+        buckets={"pages": "pages"},
+        bucket_limits={"pages": BucketLimits(size_gib=1, objects=1)},
     )
     with pytest.raises(ValueError, match=r"^scrape_interval_seconds: 29 must be between 30 and 300"):
         _validate_observability(args)
     _validate_observability(dataclasses.replace(args, scrape_interval_seconds=30))
+    # Every bucket needs thresholds (a replica uses its source's), and replicas need their region.
+    with pytest.raises(ValueError, match=r"bucket_limits: no thresholds for \['models'\]"):
+        _validate_observability(dataclasses.replace(args, scrape_interval_seconds=30, buckets={"models": "m"}))
+    with pytest.raises(ValueError, match="replica_region"):
+        _validate_observability(
+            dataclasses.replace(args, scrape_interval_seconds=30, replica_buckets={"pages-replica": "p"})
+        )
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -235,31 +245,36 @@ def test_scraper_reaches_metrics_ports_only(records: dict[str, Record], stack: s
 def test_alerts_topic_encrypted_with_publishers_scoped(records: dict[str, Record], stack: str) -> None:
     record = records[stack]
     obs = _obs(record)
-    (topic,) = under(record, obs, "aws:sns/topic:Topic")
-    (key,) = under(record, obs, "aws:kms/key:Key")
+    # The stack region's topic; a stack with replicas has a second one in the replica region (test_bucket_alarms).
+    (topic,) = [t for t in under(record, obs, "aws:sns/topic:Topic") if "region" not in t.inputs]
+    (key,) = [k for k in under(record, obs, "aws:kms/key:Key") if "region" not in k.inputs]
     assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
     assert key.inputs["enableKeyRotation"] is True
     key_st = {s["Sid"]: s for s in statements(json.loads(key.inputs["policy"]))}
     assert key_st["AlertPublishersUseKey"]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
-    (tp,) = under(record, obs, "aws:sns/topicPolicy:TopicPolicy")
+    (tp,) = [t for t in under(record, obs, "aws:sns/topicPolicy:TopicPolicy") if "region" not in t.inputs]
     st = {s["Sid"]: s for s in statements(json.loads(tp.inputs["policy"]))}
     assert st["DenyInsecureTransport"]["Effect"] == "Deny"
     assert set(st["AlertPublishers"]["Principal"]["Service"]) == {"cloudwatch.amazonaws.com", "budgets.amazonaws.com"}
-    subs = under(record, obs, "aws:sns/topicSubscription:TopicSubscription")
+    subs = [s for s in under(record, obs, "aws:sns/topicSubscription:TopicSubscription") if "region" not in s.inputs]
     assert sorted(s.inputs["endpoint"] for s in subs) == sorted(record.config.observability.alarm_emails)
     assert all(s.inputs["protocol"] == "email" and s.inputs["topic"] == topic.outputs["arn"] for s in subs)
 
 
 def _alarms(record: Record) -> dict[str, RecordedResource]:
+    """The Alarms component's (bucket alarms are tests/infra/test_bucket_alarms.py's)."""
     prefix = f"{record.config.name_prefix}-{record.config.tier}-"
-    return {a.inputs["name"].removeprefix(prefix): a for a in under(record, _obs(record), ALARM)}
+    alarms = component(record, "visionrag:infra:Alarms")
+    return {a.inputs["name"].removeprefix(prefix): a for a in under(record, alarms, ALARM)}
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_alarms_cover_edge_cache_and_bucket(records: dict[str, Record], stack: str) -> None:
+def test_alarms_cover_edge_and_cache(records: dict[str, Record], stack: str) -> None:
     record = records[stack]
     alarms = _alarms(record)
-    topic = under(record, _obs(record), "aws:sns/topic:Topic")[0].outputs["arn"]
+    (topic,) = [
+        t.outputs["arn"] for t in under(record, _obs(record), "aws:sns/topic:Topic") if "region" not in t.inputs
+    ]
     for a in alarms.values():
         assert a.inputs["alarmActions"] == [topic] and a.inputs["okActions"] == [topic]
 
@@ -285,10 +300,24 @@ def test_alarms_cover_edge_cache_and_bucket(records: dict[str, Record], stack: s
     assert sorted(alarms[k].inputs["dimensions"]["CacheClusterId"] for k in nodes) == rg.outputs["memberClusters"]
     assert all(alarms[k].inputs["metricName"] == "DatabaseMemoryUsagePercentage" for k in nodes)
 
-    size = alarms["pages-bucket-size"].inputs
-    assert size["metricName"] == "BucketSizeBytes"
-    assert size["dimensions"]["BucketName"] == record.outputs["bucketNames"]["pages"]
-    assert size["threshold"] == record.config.storage.pages_quota_gib * 1024**3
+    # 4xx spikes: ALB + targets over all requests, judged only with enough traffic to mean something.
+    rate4 = alarms["alb-4xx-rate"].inputs
+    assert rate4["threshold"] == record.config.observability.alb_4xx_rate_percent
+    q4 = {q["id"]: q for q in rate4["metricQueries"]}
+    assert {q4[i]["metric"]["metricName"] for i in ("elb4xx", "target4xx", "requests")} == {
+        "HTTPCode_ELB_4XX_Count",
+        "HTTPCode_Target_4XX_Count",
+        "RequestCount",
+    }
+    assert all(q4[i]["metric"]["dimensions"] == {"LoadBalancer": alb_suffix} for i in ("elb4xx", "target4xx"))
+    assert alb_suffix.startswith("app/") and not alb_suffix.startswith("arn:")
+    assert f">= {MIN_REQUESTS_FOR_4XX_RATE}" in q4["rate"]["expression"]
+    assert [q["id"] for q in rate4["metricQueries"] if q["returnData"]] == ["rate"]
+    assert {q["metric"]["metricName"] for q in rate["metricQueries"] if "metric" in q} == {
+        "HTTPCode_ELB_5XX_Count",
+        "HTTPCode_Target_5XX_Count",
+        "RequestCount",
+    }
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -298,7 +327,9 @@ def test_monthly_budget_alerts_at_80_and_100(records: dict[str, Record], stack: 
     assert budget.inputs["timeUnit"] == "MONTHLY" and budget.inputs["budgetType"] == "COST"
     assert float(budget.inputs["limitAmount"]) == record.config.observability.monthly_budget_usd
     assert budget.inputs["costFilters"] == [{"name": "TagKeyValue", "values": [f"user:tier${record.config.tier}"]}]
-    topic = under(record, _obs(record), "aws:sns/topic:Topic")[0].outputs["arn"]
+    (topic,) = [
+        t.outputs["arn"] for t in under(record, _obs(record), "aws:sns/topic:Topic") if "region" not in t.inputs
+    ]
     seen = {(n["notificationType"], n["threshold"]) for n in budget.inputs["notifications"]}
     assert seen == {("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 80), ("FORECASTED", 100)}
     for n in budget.inputs["notifications"]:
@@ -332,15 +363,14 @@ def test_alarm_and_budget_components_refuse_bad_args() -> None:
         alb_arn_suffix="app/x/1",
         target_group_arn_suffixes={"api": "targetgroup/api/1"},
         alb_5xx_rate_percent=5,
+        alb_4xx_rate_percent=20,
         cache_member_clusters=["c-001"],
         cache_memory_percent=80,
-        pages_bucket_name="pages",
-        pages_quota_gib=10,
     )
     alarm_cases: list[tuple[dict[str, Any], str]] = [
         ({"alb_5xx_rate_percent": 0}, "alb_5xx_rate_percent"),
+        ({"alb_4xx_rate_percent": 101}, "alb_4xx_rate_percent"),
         ({"cache_memory_percent": 120}, "cache_memory_percent"),
-        ({"pages_quota_gib": 0}, "pages_quota_gib"),
         ({"target_group_arn_suffixes": {}}, "target_group_arn_suffixes"),
     ]
     for changes, field in alarm_cases:

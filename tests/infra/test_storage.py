@@ -247,6 +247,10 @@ def test_bucket_names_are_global_per_account_and_region() -> None:
 def test_config_refuses_a_prefix_whose_bucket_names_exceed_63_characters(overrides: dict[str, Any], fits: bool) -> None:
     values = {**_PROD_MINIMAL, "tier": "prod", "region": "us-east-1", "replicaRegion": "us-west-2"}
     values.update({k.removeprefix("visionrag:"): v for k, v in overrides.items()})
+    # The project images live in the shared registry as `<namePrefix>-<image>`: a new prefix moves them too.
+    values["workloads"] = json.loads(
+        json.dumps(values["workloads"]).replace("/visionrag-", f"/{values['namePrefix']}-")
+    )
     longest = max(
         len(n)
         for n in bucket_names(

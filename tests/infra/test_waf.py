@@ -330,7 +330,7 @@ async def _stream(total: int, chunk: int = 1 << 20) -> AsyncIterator[bytes]:
 
 
 def test_the_api_refuses_one_byte_more_with_413() -> None:
-    settings = Settings.model_construct()  # the app's defaults, as the pods run them (no MAX_UPLOAD_* set)
+    settings = Settings.model_construct()  # the app's defaults (= what infra/workloads/uploads.py sets on the pods)
     largest = largest_accepted_upload(settings)
     assert largest == settings.max_upload_mb * 1024 * 1024 * settings.max_upload_files + 64 * 1024
     session = UploadSession(

@@ -11,6 +11,17 @@ import copy
 import json
 from typing import Any
 
+from infra.registry import CROSS_ACCOUNT_ACTIONS, lifecycle_policy
+from infra.workloads.addons import CHARTS
+from infra.workloads.image_admission import (
+    INCLUDE_LABEL,
+    AdmissionSettings,
+    chart_values,
+    project_globs,
+    signer_identity,
+)
+from infra.workloads.image_globs import glob_matches, normalize
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 REPLICA_REGION = "us-west-2"
@@ -218,6 +229,27 @@ def add_bucket(
             {"bucket": name, "targetBucket": target_name, "targetPrefix": f"{name}/", **extra},
             deps=[bucket, target_urn],
             **sib,
+        )
+    # The daily size and object-count alarms (s3-storage-alarms), in the bucket's region, paging that region's topic.
+    topic = f"arn:aws:sns:{region or REGION}:{ACCOUNT}:visionrag-{b.stack}-alerts"
+    for metric, storage_type in (("BucketSizeBytes", "StandardStorage"), ("NumberOfObjects", "AllStorageTypes")):
+        b.add(
+            "aws:cloudwatch/metricAlarm:MetricAlarm",
+            f"{name}-{metric}",
+            {
+                "namespace": "AWS/S3",
+                "metricName": metric,
+                "dimensions": {"BucketName": name, "StorageType": storage_type},
+                "period": 86400.0,
+                "evaluationPeriods": 2.0,
+                "statistic": "Maximum",
+                "comparisonOperator": "GreaterThanThreshold",
+                "threshold": 1000.0,
+                "alarmActions": [topic],
+                **extra,
+            },
+            parent=parent,
+            provider=provider,
         )
     if object_lock:
         b.add(
@@ -772,29 +804,50 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
             **prov,
         )
 
-    # ---- registry
-    reg = b.add("visionrag:infra:Registry", "registry", {})
-    for repo in ("api", "worker", "embedder"):
-        r_urn = b.add(
-            "aws:ecr/repository:Repository",
-            f"visionrag-{repo}",
-            {
-                "name": f"visionrag-{repo}",
-                "imageTagMutability": "IMMUTABLE",
-                "imageScanningConfiguration": {"scanOnPush": True},
-                "encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": kms_arn("data")}],
-            },
-            parent=reg,
-            **prov,
-        )
-        b.add(
-            "aws:ecr/lifecyclePolicy:LifecyclePolicy",
-            f"visionrag-{repo}",
-            {"repository": f"visionrag-{repo}", "policy": json.dumps({"rules": []})},
-            deps=[r_urn],
-            parent=reg,
-            **prov,
-        )
+    # ---- registry: only the owner stack (dev) declares the shared repositories (docs/delivery.md)
+    if stack == "dev":
+        reg = b.add("visionrag:infra:Registry", "registry", {})
+        lifecycle = lifecycle_policy({"dev": 10, "staging": 10, "prod": 20}, keep_builds=30, untagged_expiry_days=7)
+        pull = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "TierAccountsPull",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                    "Action": list(CROSS_ACCOUNT_ACTIONS),
+                }
+            ],
+        }
+        for repo in ("api", "worker", "embedder"):
+            r_urn = b.add(
+                "aws:ecr/repository:Repository",
+                f"visionrag-{repo}",
+                {
+                    "name": f"visionrag-{repo}",
+                    "imageTagMutability": "IMMUTABLE",
+                    "imageScanningConfiguration": {"scanOnPush": True},
+                    "encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": kms_arn("registry")}],
+                },
+                parent=reg,
+                **prov,
+            )
+            b.add(
+                "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+                f"visionrag-{repo}",
+                {"repository": f"visionrag-{repo}", "policy": lifecycle},
+                deps=[r_urn],
+                parent=reg,
+                **prov,
+            )
+            b.add(
+                "aws:ecr/repositoryPolicy:RepositoryPolicy",
+                f"visionrag-{repo}-pull",
+                {"repository": f"visionrag-{repo}", "policy": json.dumps(pull)},
+                deps=[r_urn],
+                parent=reg,
+                **prov,
+            )
 
     # ---- cluster
     cl = b.add("visionrag:infra:Cluster", "cluster", {})
@@ -947,6 +1000,7 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
             "namespace": "visionrag-system",
             "repositoryOpts": {"repo": "https://nvidia.github.io/k8s-device-plugin"},
             "values": {
+                "image": {"tag": "v0.17.1"},
                 "tolerations": [
                     {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
                 ],
@@ -1027,6 +1081,17 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
             ],
         ),
     ]
+    if stack != "dev":
+        # The malware scanner (policies/rules/malware.py): clamd behind a Service on 3310, the api pointed at it.
+        workloads.append(
+            ("Deployment", "clamav", 2.0, _container("clamd", f"docker.io/clamav/clamav:1.4.6{DIGEST}"), False, None)
+        )
+        workloads[0][3]["env"] += [
+            {"name": "CLAMD_HOST", "value": "clamav.visionrag.svc.cluster.local"},
+            {"name": "CLAMD_PORT", "value": "3310"},
+        ]
+    if stack != "dev":
+        _image_admission(b, image, [str(w[3]["image"]) for w in workloads], k8s, kp)
     for kind, name, count, container, gpu, claims in workloads:
         b.add(f"kubernetes:apps/v1:{kind}", name, _workload(kind, name, count, container, gpu=gpu, claims=claims), **kp)
         b.add(
@@ -1037,7 +1102,9 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
                 "spec": {
                     "type": "ClusterIP",
                     "selector": {"app.kubernetes.io/name": name},
-                    "ports": [{"port": 80.0, "targetPort": "http"}],
+                    "ports": [{"port": 3310.0, "targetPort": 3310.0}]
+                    if name == "clamav"
+                    else [{"port": 80.0, "targetPort": "http"}],
                 },
             },
             **kp,
@@ -1087,6 +1154,52 @@ def compliant_plan(stack: str = "prod") -> dict[str, Any]:
         **kp,
     )
     return b.plan()
+
+
+def _image_admission(b: PlanBuilder, image: str, images: list[str], k8s: Any, kp: dict[str, Any]) -> None:
+    """Signed-image admission as infra/workloads/image_admission.py builds it (staging, prod): the app namespace
+    opted in, the policy-controller release, CI's signature policy and the static pass for pinned third parties."""
+    ns = find(b.plan(), "kubernetes:core/v1:Namespace", "visionrag")["inputs"]
+    ns["metadata"]["labels"].update(INCLUDE_LABEL)
+    settings = AdmissionSettings(
+        repository_urls={i: (image % i).split("@")[0] for i in ("api", "worker", "embedder")},
+        repository_arns={
+            i: f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/visionrag-{i}" for i in ("api", "worker", "embedder")
+        },
+        signer=signer_identity("example-org/visionrag"),
+    )
+    chart, version, repo = CHARTS["policy-controller"]
+    b.add(
+        "kubernetes:helm.sh/v3:Release",
+        "policy-controller",
+        {
+            "chart": chart,
+            "version": version,
+            "namespace": "visionrag-system",
+            "repositoryOpts": {"repo": repo},
+            "values": chart_values(settings, "policy-controller"),
+        },
+        provider=k8s,
+    )
+    globs = project_globs(settings.repository_urls)
+    keyless = {
+        "url": "https://fulcio.sigstore.dev",
+        "identities": [{"issuer": settings.issuer, "subject": settings.signer}],
+    }
+    third_party = sorted({normalize(i) for i in images if not any(glob_matches(g, i) for g in globs)})
+    for name, pattern, authority in (
+        ("visionrag-ci-signed", globs, {"name": "ci-signature", "keyless": keyless}),
+        ("visionrag-third-party-pinned", third_party, {"name": "reviewed-digest", "static": {"action": "pass"}}),
+    ):
+        b.add(
+            "kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy",
+            name,
+            {
+                "metadata": {"name": name},
+                "spec": {"mode": "enforce", "images": [{"glob": g} for g in pattern], "authorities": [authority]},
+            },
+            **kp,
+        )
 
 
 def find(plan: dict[str, Any], type_: str, name: str | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from infra.registry import lifecycle_policy
 from policies.check import main as check_main
 from policies.evaluator import evaluate, evaluate_plan, stack_pack_config
 
@@ -156,6 +157,36 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 GPU_NG: Callable[[dict[str, Any]], bool] = lambda r: "NVIDIA" in str(r["inputs"].get("amiType"))  # noqa: E731
 SYSTEM_NG: Callable[[dict[str, Any]], bool] = lambda r: "NVIDIA" not in str(r["inputs"].get("amiType"))  # noqa: E731
 
+
+def _foreign_repository(p: Plan) -> None:
+    """A repository (and its lifecycle) as the registry owner declares it, added to a stack that is not the owner."""
+    repo_urn = "urn:pulumi:prod::visionrag::aws:ecr/repository:Repository::registry-api"
+    repo = {
+        "name": "visionrag-api",
+        "imageTagMutability": "IMMUTABLE",
+        "imageScanningConfiguration": {"scanOnPush": True},
+        "encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": "arn:aws:kms:us-east-1:1:key/k"}],
+    }
+    lifecycle = {"repository": "visionrag-api", "policy": lifecycle_policy({"dev": 1, "staging": 1, "prod": 1}, 1, 1)}
+    for urn, type_, inputs, deps in (
+        (repo_urn, "aws:ecr/repository:Repository", repo, []),
+        (f"{repo_urn}-lifecycle", "aws:ecr/lifecyclePolicy:LifecyclePolicy", lifecycle, [repo_urn]),
+    ):
+        p["resources"].append(
+            {
+                "urn": urn,
+                "type": type_,
+                "name": urn.rsplit("::", 1)[1],
+                "parent": None,
+                "dependencies": deps,
+                "inputs": inputs,
+                "outputs": {"id": "visionrag-api", "name": "visionrag-api"},
+                "custom": True,
+                "provider": None,
+            }
+        )
+
+
 MUTATIONS: list[tuple[str, str, Callable[[Plan], None]]] = [
     (
         "public bucket",
@@ -282,9 +313,9 @@ MUTATIONS: list[tuple[str, str, Callable[[Plan], None]]] = [
     ("SSH open to the world", "sg-no-public-ingress", _open_nodes_to_world),
     ("flow log removed", "vpc-flow-logs", lambda p: _remove(p, _pick(p, "aws:ec2/flowLog:FlowLog"))),
     (
-        "mutable ECR tags",
-        "ecr-immutable-tags",
-        lambda p: _pick(p, "aws:ecr/repository:Repository")["inputs"].update(imageTagMutability="MUTABLE"),
+        "ECR repository in a stack that does not own the registry",
+        "ecr-registry-owner",
+        _foreign_repository,
     ),
     (
         "secret on AWS key",
@@ -395,6 +426,13 @@ TIER_CASES: list[tuple[str, str, Callable[[Plan], None], str | None]] = [
         None,
     ),
     ("dev", "image by tag", _tagged_image, None),
+    # The registry owner (dev) holds the repositories: their properties are judged there.
+    (
+        "dev",
+        "mutable ECR tags",
+        lambda p: _pick(p, "aws:ecr/repository:Repository")["inputs"].update(imageTagMutability="MUTABLE"),
+        "ecr-immutable-tags",
+    ),
     ("staging", "image by tag", _tagged_image, "k8s-image-pinning"),
     (
         "staging",

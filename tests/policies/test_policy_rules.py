@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from infra.registry import lifecycle_policy
 from policies.rules import ALL_POLICIES
 from tests.policies.policy_plans import REGION, find, find_all
 
@@ -24,6 +25,7 @@ PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
 def _drop(plan: Plan, type_: str, name: str | None = None) -> None:
@@ -228,6 +230,12 @@ def _trust_anyone(plan: Plan) -> None:
     _inputs(plan, "aws:iam/role:Role", "-api")["assumeRolePolicy"] = json.dumps(doc)
 
 
+def _unwire_scanner(plan: Plan) -> None:
+    """The broken version: clamd runs, but the api has no CLAMD_HOST and stores uploads unscanned."""
+    env = _container(plan, "api")["env"]
+    env[:] = [e for e in env if not e["name"].startswith("CLAMD_")]
+
+
 @dataclass(frozen=True)
 class Case:
     policy: str
@@ -251,6 +259,8 @@ def setter(type_: str, name: str | None, path: tuple[str | int, ...], value: Any
 
 
 _DELETE = object()
+HELM = "kubernetes:helm.sh/v3:Release"
+CIP = "kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy"
 _KEY_POLICY_NAMING_AUTOSCALING = json.dumps(
     {
         "Version": "2012-10-17",
@@ -274,6 +284,57 @@ EKS = "aws:eks/cluster:Cluster"
 LISTENER = "aws:lb/listener:Listener"
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 ECR = "aws:ecr/repository:Repository"
+
+
+def _ecr_repository_in_prod(plan: Plan) -> None:
+    # A repository that is compliant in every other way, with its lifecycle: only the ownership is wrong.
+    repo = {
+        "name": "visionrag-api",
+        "imageTagMutability": "IMMUTABLE",
+        "imageScanningConfiguration": {"scanOnPush": True},
+        "encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": "arn:aws:kms:us-east-1:123456789012:key/r"}],
+    }
+    _add(plan, ECR, "visionrag-api", repo, [])
+    lifecycle = {"repository": "visionrag-api", "policy": lifecycle_policy({"dev": 1, "staging": 1, "prod": 1}, 1, 1)}
+    urn = find(plan, ECR, "visionrag-api")["urn"]
+    _add(plan, "aws:ecr/lifecyclePolicy:LifecyclePolicy", "visionrag-api-lifecycle", lifecycle, [urn])
+
+
+def _ecr_pull_principal(plan: Plan, principal: Any) -> None:
+    pull = _inputs(plan, "aws:ecr/repositoryPolicy:RepositoryPolicy", "visionrag-api-pull")
+    doc = json.loads(pull["policy"])
+    doc["Statement"][0]["Principal"] = principal
+    pull["policy"] = json.dumps(doc)
+
+
+# The policy the registry had before the release-aware lifecycle: "keep the newest 30 images, any tag".
+_OLD_LIFECYCLE = json.dumps(
+    {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 7,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30},
+                "action": {"type": "expire"},
+            },
+        ]
+    }
+)
+
+
+def _ecr_catch_all_lifecycle(plan: Plan) -> None:
+    _inputs(plan, "aws:ecr/lifecyclePolicy:LifecyclePolicy", "visionrag-worker")["policy"] = _OLD_LIFECYCLE
+
+
 CDN = "aws:cloudfront/distribution:Distribution"
 CDN_HEADERS = "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy"
 
@@ -331,6 +392,20 @@ FLAG_CASES = [
         "s3-replication",
         "dropped",
         lambda p: _drop(p, "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "-pages-replication"),
+    ),
+    Case("s3-storage-alarms", "size-missing", lambda p: _drop(p, ALARM, "-pages-BucketSizeBytes")),
+    Case("s3-storage-alarms", "count-missing", lambda p: _drop(p, ALARM, "-audit-NumberOfObjects")),
+    Case("s3-storage-alarms", "not-daily", setter(ALARM, "-models-BucketSizeBytes", ("period",), 300.0)),
+    Case(
+        "s3-storage-alarms",
+        "wrong-storage-type",
+        setter(ALARM, "-pages-NumberOfObjects", ("dimensions", "StorageType"), "StandardStorage"),
+    ),
+    Case("s3-storage-alarms", "nobody-told", setter(ALARM, "-models-NumberOfObjects", ("alarmActions",), [])),
+    Case(
+        "s3-storage-alarms",
+        "replica-pages-the-primary-region",
+        setter(ALARM, "-pages-replica-BucketSizeBytes", ("alarmActions",), [f"arn:aws:sns:{REGION}:1:alerts"]),
     ),
     Case("s3-object-lock", "not-enabled", setter(BUCKET, "-audit", ("objectLockEnabled",), False)),
     Case(
@@ -479,16 +554,44 @@ FLAG_CASES = [
     Case("alb-drop-invalid-headers", "off", setter(ALB, None, ("dropInvalidHeaderFields",), False)),
     Case("alb-deletion-protection", "off", setter(ALB, None, ("enableDeletionProtection",), False)),
     Case("alb-waf", "no-association", lambda p: _drop(p, "aws:wafv2/webAclAssociation:WebAclAssociation")),
-    Case("ecr-immutable-tags", "mutable", setter(ECR, "visionrag-api", ("imageTagMutability",), "MUTABLE")),
+    # The repositories exist in the registry owner's stack only (dev; tests/policies/test_registry_policies.py).
     Case(
-        "ecr-scan-on-push", "off", setter(ECR, "visionrag-worker", ("imageScanningConfiguration", "scanOnPush"), False)
+        "ecr-immutable-tags",
+        "mutable",
+        stack="dev",
+        mutate=setter(ECR, "visionrag-api", ("imageTagMutability",), "MUTABLE"),
+    ),
+    Case(
+        "ecr-scan-on-push",
+        "off",
+        stack="dev",
+        mutate=setter(ECR, "visionrag-worker", ("imageScanningConfiguration", "scanOnPush"), False),
     ),
     Case(
         "ecr-kms-encryption",
         "aes",
-        setter(ECR, "visionrag-embedder", ("encryptionConfigurations",), [{"encryptionType": "AES256"}]),
+        stack="dev",
+        mutate=setter(ECR, "visionrag-embedder", ("encryptionConfigurations",), [{"encryptionType": "AES256"}]),
     ),
-    Case("ecr-lifecycle-policy", "missing", lambda p: _drop(p, "aws:ecr/lifecyclePolicy:LifecyclePolicy", "api")),
+    Case(
+        "ecr-lifecycle-policy",
+        "missing",
+        stack="dev",
+        mutate=lambda p: _drop(p, "aws:ecr/lifecyclePolicy:LifecyclePolicy", "api"),
+    ),
+    Case("ecr-registry-owner", "repository-in-non-owner", _ecr_repository_in_prod),
+    Case(
+        "ecr-repository-policy-scoped",
+        "any-principal",
+        stack="dev",
+        mutate=lambda p: _ecr_pull_principal(p, "*"),
+    ),
+    Case(
+        "ecr-lifecycle-protects-releases",
+        "catch-all-only",
+        stack="dev",
+        mutate=_ecr_catch_all_lifecycle,
+    ),
     Case("secretsmanager-cmk", "aws-key", setter("aws:secretsmanager/secret:Secret", "-jwt", ("kmsKeyId",), _DELETE)),
     Case(
         "no-plaintext-secrets",
@@ -538,6 +641,27 @@ FLAG_CASES = [
         lambda p: _container(p, "api").update(image="public.ecr.aws/visionrag/api:latest"),
     ),
     Case("k8s-image-pinning", "untagged", lambda p: _container(p, "worker").update(image="visionrag/worker")),
+    # Signed-image admission (policies/rules/image_admission.py); more cases in test_image_admission_policy.py.
+    Case("k8s-image-admission-enforced", "no-controller", lambda p: _drop(p, HELM, "policy-controller")),
+    Case(
+        "k8s-image-admission-enforced",
+        "no-controller-staging",
+        lambda p: _drop(p, HELM, "policy-controller"),
+        "staging",
+    ),
+    Case("k8s-image-admission-enforced", "unsigned-repository", lambda p: _drop(p, CIP, "visionrag-ci-signed")),
+    Case(
+        "k8s-image-admission-enforced",
+        "wrong-issuer",
+        setter(CIP, "visionrag-ci-signed", ("spec", "authorities", 0, "keyless", "identities", 0, "issuer"), "x"),
+    ),
+    Case(
+        "k8s-image-admission-enforced",
+        "third-party-unreviewed-digest",
+        lambda p: _container(p, "qdrant", "kubernetes:apps/v1:StatefulSet").update(
+            image="docker.io/qdrant/qdrant@sha256:" + "b" * 64
+        ),
+    ),
     Case(
         "k8s-image-pinning", "tag-in-prod", lambda p: _container(p, "embedder").update(image="visionrag/embedder:0.1.0")
     ),
@@ -745,6 +869,9 @@ FLAG_CASES = [
         "no-delivery",
         lambda p: _drop(p, "aws:cloudwatch/logDeliverySource:LogDeliverySource"),
     ),
+    Case("malware-scanner-deployed", "api-unwired", _unwire_scanner),
+    Case("malware-scanner-deployed", "api-unwired-staging", _unwire_scanner, stack="staging"),
+    Case("malware-scanner-deployed", "one-replica", setter(DEPLOYMENT, "clamav", ("spec", "replicas"), 1.0)),
     Case("cost-monthly-budget", "overrun", _budget_overrun),
     Case("cost-gpu-ceiling", "max-nodes", setter(NG, "-gpu", ("scalingConfig", "maxSize"), 10.0)),
     Case("cost-gpu-ceiling", "bigger-gpus", setter(NG, "-gpu", ("instanceTypes",), ["g5.12xlarge"])),

@@ -170,7 +170,10 @@ def test_mandatory_violation_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     plan = json.loads(out)
     mandatory = [v for v in plan["violations"] if v["level"] == "mandatory"]
     assert mandatory
-    assert {v["urn"] for v in mandatory} == {record.one("aws:s3/bucket:Bucket", "store-open").urn}
+    resource_level = {v["urn"] for v in mandatory if v["urn"] is not None}
+    assert resource_level == {record.one("aws:s3/bucket:Bucket", "store-open").urn}
+    # A one-bucket program in the registry-owning stack also lacks the registry (a stack-level finding).
+    assert {v["policy"] for v in mandatory if v["urn"] is None} <= {"ecr-registry-owner"}
     assert code == 1
     table = _cli("preview", "dev")[1]
     assert "[MANDATORY]" in table and "Result: BLOCKED" in table

@@ -56,7 +56,12 @@ BAD: list[tuple[str, dict[str, Any], list[str]]] = [
     ("secrets.recoveryWindowDays", {"visionrag:secrets": {"recoveryWindowDays": 3}}, ["7-30"]),
     ("cache.numCacheClusters", {"visionrag:cache": {"numCacheClusters": 7}}, ["6"]),
     ("cluster.systemNodes.diskSizeGib", {"visionrag:cluster": {"systemNodes": {"diskSizeGib": 19}}}, ["20"]),
-    ("registry.keepReleases", {"visionrag:registry": {"keepReleases": 1001}}, ["1000"]),
+    (
+        "registry.keepReleases",
+        {"visionrag:registry": {"keepReleases": {"dev": 10, "staging": 10, "prod": 301}}},
+        ["between 1 and 300"],
+    ),
+    ("registry.keepBuilds", {"visionrag:registry": {"keepBuilds": 301}}, ["300"]),
     ("delivery.runnerTimeoutMinutes", {"visionrag:delivery": {"runnerTimeoutMinutes": 2161}}, ["2160"]),
     ("delivery.runnerComputeType", {"visionrag:delivery": {"runnerComputeType": "BUILD_GENERAL2"}}, ["SMALL"]),
 ]

@@ -1,4 +1,7 @@
-"""Admin-only maintenance under `/admin/` (every action here is audited)."""
+"""Admin-only maintenance under `/admin/`: every route, reads included, is one `audited` action (app/core/audit.py).
+
+`started` is written before the route acts (no audit, no action: 503), `succeeded`/`failed` after it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pydantic import BeforeValidator
 
 from app.api.deps import PROTECTED, AdminUser, ServicesDep, require_admin
 from app.api.responses import admin as admin_responses
+from app.core.audit import audited
 from app.services.jobs import QUEUE_NAME, REINDEX_FUNCTION
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -32,25 +36,30 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[*PROTECTED, De
 async def dead_letters(
     user: AdminUser, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
-    return await services.resilience.call(
-        "redis", lambda: services.jobs.dead_letters(limit), timeout_s=services.settings.redis_timeout_s * 2
-    )
+    async with audited(services.audit, actor=user.sub, action="admin.dead_letters.read", target="dead-letters") as o:
+        records = await services.resilience.call(
+            "redis", lambda: services.jobs.dead_letters(limit), timeout_s=services.settings.redis_timeout_s * 2
+        )
+        o["returned"] = len(records)
+    return records
 
 
 @router.post("/collection/ensure", responses=admin_responses())
 async def ensure_collection(user: AdminUser, services: ServicesDep) -> dict[str, Any]:
     """Create or migrate the Qdrant collection to this release's schema (idempotent)."""
-    result = await services.resilience.call(
-        "qdrant", services.vectors.ensure_collection, timeout_s=services.settings.qdrant_timeout_s * 3
-    )
-    out: dict[str, Any] = {
-        "alias": result.alias,
-        "collection": result.collection,
-        "from_version": result.from_version,
-        "to_version": result.to_version,
-        "created": result.created,
-    }
-    await services.audit.record(actor=user.sub, action="admin.collection.ensure", target=result.alias, **out)
+    alias = services.settings.qdrant_collection
+    async with audited(services.audit, actor=user.sub, action="admin.collection.ensure", target=alias) as o:
+        result = await services.resilience.call(
+            "qdrant", services.vectors.ensure_collection, timeout_s=services.settings.qdrant_timeout_s * 3
+        )
+        out: dict[str, Any] = {
+            "alias": result.alias,
+            "collection": result.collection,
+            "from_version": result.from_version,
+            "to_version": result.to_version,
+            "created": result.created,
+        }
+        o.update(out)
     return out
 
 
@@ -58,24 +67,24 @@ async def ensure_collection(user: AdminUser, services: ServicesDep) -> dict[str,
 async def reindex(user: AdminUser, services: ServicesDep) -> dict[str, str]:
     """Queue a rebuild of the collection into a new version; the alias switches when it is complete."""
     job_id = uuid.uuid4().hex
-    await services.audit.record(
-        actor=user.sub, action="admin.reindex", target=services.settings.qdrant_collection, job_id=job_id
-    )
-    await services.resilience.call(
-        "redis",
-        lambda: services.redis.enqueue_job(REINDEX_FUNCTION, job_id=job_id, _job_id=job_id, _queue_name=QUEUE_NAME),
-        timeout_s=services.settings.redis_timeout_s * 3,
-        idempotent=False,
-    )
+    target = services.settings.qdrant_collection
+    async with audited(services.audit, actor=user.sub, action="admin.reindex", target=target, job_id=job_id):
+        await services.resilience.call(
+            "redis",
+            lambda: services.redis.enqueue_job(REINDEX_FUNCTION, job_id=job_id, _job_id=job_id, _queue_name=QUEUE_NAME),
+            timeout_s=services.settings.redis_timeout_s * 3,
+            idempotent=False,
+        )
     return {"job_id": job_id}
 
 
 @router.post("/cache/flush", responses=admin_responses())
 async def flush_cache(user: AdminUser, services: ServicesDep) -> dict[str, int]:
     deleted = 0
-    async for key in services.redis.scan_iter(match=f"{services.cache.prefix}:*", count=500):
-        deleted += int(await services.redis.delete(key))
-    await services.audit.record(actor=user.sub, action="admin.cache.flush", target="response-cache", deleted=deleted)
+    async with audited(services.audit, actor=user.sub, action="admin.cache.flush", target="response-cache") as o:
+        async for key in services.redis.scan_iter(match=f"{services.cache.prefix}:*", count=500):
+            deleted += int(await services.redis.delete(key))
+        o["deleted"] = deleted
     return {"deleted": deleted}
 
 
@@ -90,18 +99,20 @@ async def audit_events(
 ) -> list[dict[str, Any]]:
     """Audit events of one day (newest last). Reading the audit log is itself audited."""
     day = day or datetime.now(UTC).date()
-    keys = await services.resilience.call(
-        "storage",
-        lambda: services.audit_storage.list_keys(f"audit/{day:%Y/%m/%d}/"),
-        timeout_s=services.settings.s3_timeout_s * 2,
-    )
-    events = [json.loads(await services.audit_storage.get_bytes(key)) for key in sorted(keys)[-limit:]]
-    await services.audit.record(actor=user.sub, action="admin.audit.read", target=f"{day:%Y-%m-%d}")
+    async with audited(services.audit, actor=user.sub, action="admin.audit.read", target=f"{day:%Y-%m-%d}") as o:
+        keys = await services.resilience.call(
+            "storage",
+            lambda: services.audit_storage.list_keys(f"audit/{day:%Y/%m/%d}/"),
+            timeout_s=services.settings.s3_timeout_s * 2,
+        )
+        events = [json.loads(await services.audit_storage.get_bytes(key)) for key in sorted(keys)[-limit:]]
+        o["returned"] = len(events)
     return events
 
 
 @router.get("/breakers", responses=admin_responses())
 async def breakers(user: AdminUser, services: ServicesDep) -> dict[str, str]:
-    return {
-        name: services.resilience.state(name) for name in ("qdrant", "storage", "embedder", "llm", "redis", "audit")
-    }
+    async with audited(services.audit, actor=user.sub, action="admin.breakers.read", target="breakers"):
+        return {
+            name: services.resilience.state(name) for name in ("qdrant", "storage", "embedder", "llm", "redis", "audit")
+        }

@@ -12,10 +12,15 @@ from app.api.deps import PROTECTED, CurrentUser, ServicesDep, limit_chat
 from app.api.responses import protected
 from app.api.routers.search import label_for, present, retrieve
 from app.api.schemas import ChatRequest, ChatResponse
+from app.core.logging import fingerprint, get_logger
 from app.core.metrics import CHAT_REQUESTS
 from app.services.storage import ObjectNotFound
 
+log = get_logger(__name__)
 router = APIRouter(tags=["chat"], dependencies=PROTECTED)
+
+# What the caller gets instead of an answer that moderation flagged (ChatResponse.withheld is true).
+ANSWER_WITHHELD = "The answer was withheld: content moderation flagged it. Try rephrasing the question."
 
 SYSTEM_PROMPT = (
     "You answer questions about the user's documents using only the page images provided. "
@@ -31,8 +36,8 @@ SYSTEM_PROMPT = (
     responses=protected(
         400,
         422,
-        _422="invalid body, or the message was rejected by moderation",
-        _429="rate limit or daily token budget exceeded",
+        _422="invalid body, or the question (or the history sent with it) was rejected by moderation",
+        _429="rate limit, daily token budget, or the tenant's daily chat quota exceeded",
         _503="a dependency is down, or no LLM is configured",
     ),
 )
@@ -64,7 +69,8 @@ async def chat(body: ChatRequest, user: CurrentUser, services: ServicesDep) -> C
         CHAT_REQUESTS.labels(outcome="cache_hit").inc()
         return ChatResponse(text=str(cached), images=images)
 
-    await services.chat.moderate(body.message)
+    # The caller's whole text: the history is client-supplied too (its "assistant" turns included).
+    await services.chat.moderate([body.message, *(turn.content for turn in body.chat_history)])
     image_parts: list[dict[str, Any]] = []
     for result in results:
         key = result.get("object_key")
@@ -85,6 +91,13 @@ async def chat(body: ChatRequest, user: CurrentUser, services: ServicesDep) -> C
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT}, *history]
     messages.append({"role": "user", "content": [{"type": "text", "text": user_text}, *image_parts]})
     completion = await services.chat.complete(user.scope, messages, temperature=body.temperature)
+    services.quotas.record_tokens(user, completion.prompt_tokens + completion.completion_tokens)
+    flagged = await services.chat.flagged([completion.text])
+    if flagged:
+        # Withheld, not returned, and not cached (a false positive must not stick); its tokens are spent all the same.
+        log.warning("chat_answer_withheld", categories=flagged, answer_sha256=fingerprint(completion.text))
+        CHAT_REQUESTS.labels(outcome="answer_withheld").inc()
+        return ChatResponse(text=ANSWER_WITHHELD, images=images, withheld=True)
     await services.cache.set(cache_key, completion.text)
     CHAT_REQUESTS.labels(outcome="ok").inc()
     return ChatResponse(text=completion.text, images=images)

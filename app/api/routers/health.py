@@ -57,6 +57,11 @@ async def health(services: ServicesDep) -> JSONResponse:
                     name: {"status": status, "required": name not in optional, "detail": detail}
                     for name, (status, detail) in zip(names, results, strict=True)
                 }
+                # An open breaker fails that dependency's calls fast even when its ping answers (e.g. an embedder
+                # that just came back stays open until the breaker's reset timeout): report what callers get.
+                for name, state in services.resilience.not_closed().items():
+                    if name in deps and state == "opened":
+                        deps[name] = {**deps[name], "status": "down", "detail": "circuit open"}
                 healthy = all(d["status"] == "ok" for d in deps.values() if d["required"])
                 cache.result = {"status": "ok" if healthy else "degraded", "dependencies": deps}
                 cache.at = time.monotonic()

@@ -77,6 +77,7 @@ async def _visible_job(services: ServicesDep, job_id: str, user: Principal) -> J
         415,
         422,
         _413="too large, or too many files",
+        _429="rate limit, or the identity's daily upload quota (pages or bytes) exceeded",
         _415="not multipart, or a file is not a PDF",
         _422="no file, a corrupt PDF, too many pages, or rejected by the malware scan",
     ),
@@ -88,10 +89,25 @@ async def index(request: Request, user: CurrentUser, services: ServicesDep) -> J
         max_files=settings.max_upload_files,
         max_pages=settings.max_pdf_pages,
         scanner=services.scanner,
+        slots=services.upload_slots,
     ) as session:
         boundary = session.check_headers(request.headers.get("content-type"), request.headers.get("content-length"))
+        # One of this process's upload slots (its /tmp is sized for them), else 503 before the body is read.
+        await session.admit()
+        # The identity's daily upload quota (app/api/quotas.py): spent already -> 429 before the body is read.
+        await services.resilience.call(
+            "redis", lambda: services.quotas.check_upload_headroom(user), timeout_s=settings.redis_timeout_s * 2
+        )
         files = await session.receive(boundary, request.stream())
         await session.validate(files)
+        pages, size_bytes = sum(f.pages for f in files), sum(f.size for f in files)
+        # Reserved before anything is stored (all or nothing, 429 naming the quota); refunded below on failure.
+        quota = await services.resilience.call(
+            "redis",
+            lambda: services.quotas.charge_upload(user, pages=pages, size_bytes=size_bytes),
+            timeout_s=settings.redis_timeout_s * 2,
+            idempotent=False,
+        )
 
         stored: list[str] = []
         jobs: list[dict[str, str]] = []
@@ -155,6 +171,10 @@ async def index(request: Request, user: CurrentUser, services: ServicesDep) -> J
                 )
                 INDEX_JOBS.inc()
         except BaseException:
+            try:
+                await services.quotas.refund(quota)
+            except Exception as exc:
+                log.warning("upload_quota_refund_failed", error=type(exc).__name__)
             for document_id in stored:
                 try:
                     await services.storage.delete_prefix(f"uploads/{document_id}/")
@@ -162,6 +182,7 @@ async def index(request: Request, user: CurrentUser, services: ServicesDep) -> J
                     log.warning("upload_cleanup_failed", document_id=document_id, error=type(exc).__name__)
             raise
     INDEX_UPLOADS.labels(outcome="accepted").inc(len(jobs))
+    services.quotas.record_upload(user, pages=pages, size_bytes=size_bytes)
     log.info("upload_accepted", files=len(jobs), documents=[j["document_id"] for j in jobs])
     return JobAccepted(job_id=jobs[0]["job_id"], jobs=[{k: v for k, v in j.items() if k != "key"} for j in jobs])
 

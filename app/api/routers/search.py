@@ -61,7 +61,12 @@ def present(services: AppServices, results: list[dict[str, Any]]) -> list[Search
     return items
 
 
-@router.get("/search", response_model=list[SearchItem], dependencies=[Depends(limit_search)], responses=protected(422))
+@router.get(
+    "/search",
+    response_model=list[SearchItem],
+    dependencies=[Depends(limit_search)],
+    responses=protected(422, _429="rate limit, or the tenant's daily search quota exceeded"),
+)
 async def search(
     user: CurrentUser,
     services: ServicesDep,

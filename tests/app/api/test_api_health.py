@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 
@@ -69,3 +70,26 @@ async def test_cors_allows_only_configured_origins(settings_factory, api_factory
         )
     assert allowed.headers.get("access-control-allow-origin") == "https://app.example.com"
     assert "access-control-allow-origin" not in denied.headers
+
+
+async def test_open_embedder_breaker_is_reported_degraded_with_its_reason(settings_factory, api_factory) -> None:
+    """The embedder answers its ping again, but its breaker is still open: searches fail fast, so /health says so."""
+    from app.services.embedder_client import EmbedderUnavailable
+
+    settings = settings_factory(breaker_failure_threshold=2, breaker_reset_timeout_s=60)
+    async with api_factory(settings) as api:
+        assert (await api.client.get("/health")).json()["dependencies"]["embedder"]["status"] == "ok"
+
+        async def refused() -> None:
+            raise EmbedderUnavailable("embedder /embed/queries: ConnectError")
+
+        for _ in range(2):
+            with contextlib.suppress(Exception):
+                await api.services.resilience.call("embedder", refused, timeout_s=1)
+        response = await api.client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["dependencies"]["embedder"] == {"status": "down", "required": True, "detail": "circuit open"}
+    assert body["dependencies"]["redis"]["status"] == "ok"
+    assert "ConnectError" not in response.text and settings.embedder_url not in response.text

@@ -11,7 +11,11 @@ from app.api.deps import get_principal, require_admin
 from app.api.main import create_app
 
 PUBLIC = {("GET", "/health")}
-SAMPLE_PARAMS = {"job_id": "0123456789abcdef", "document_id": "0123456789abcdef0123456789abcdef"}
+SAMPLE_PARAMS = {
+    "job_id": "0123456789abcdef",
+    "document_id": "0123456789abcdef0123456789abcdef",
+    "subject": "some-subject",
+}
 
 
 def _calls(dependant: Dependant) -> set[object]:

@@ -169,7 +169,12 @@ async def test_chat_moderation_blocks_flagged_input_before_completion(
         assert [r["path"] for r in openai_stub.requests] == ["/v1/moderations"]
         ok = await api.client.post("/chat", json={"message": "fine question"}, headers=auth())
         assert ok.status_code == 200
-        assert [r["path"] for r in openai_stub.requests][-2:] == ["/v1/moderations", "/v1/chat/completions"]
+        # The question is moderated before completion, the answer after it (tests/app/api/test_api_moderation.py).
+        assert [r["path"] for r in openai_stub.requests][-3:] == [
+            "/v1/moderations",
+            "/v1/chat/completions",
+            "/v1/moderations",
+        ]
 
 
 async def test_chat_rejects_bad_bodies(api, auth) -> None:

@@ -2,7 +2,8 @@
 
 It answers with the real response shapes (the collection info is produced by qdrant-client's own local
 mode), enforces the api-key header, and on recover it really downloads `location` (the presigned S3 URL)
-and verifies the sha256 checksum, as Qdrant does.
+and verifies the sha256 checksum, as Qdrant does. `snapshot_source` / `on_recover` (optional) let a test back the
+snapshot bytes with a real collection (qdrant-client local mode): what is recovered is then really queryable.
 """
 
 from __future__ import annotations
@@ -12,14 +13,25 @@ import json
 import os
 import threading
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
 
 
 class QdrantStub:
-    def __init__(self, *, api_key: str, collection_info: dict[str, Any], snapshot_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        collection_info: dict[str, Any],
+        snapshot_bytes: int,
+        snapshot_source: Callable[[str], bytes] | None = None,
+        on_recover: Callable[[str, bytes], None] | None = None,
+    ) -> None:
         self.api_key = api_key
+        self.snapshot_source = snapshot_source
+        self.on_recover = on_recover
         self.collection_info = collection_info
         self.aliases: dict[str, str] = {"pages": "pages_v1"}
         self.collections = {"pages_v1"}
@@ -93,7 +105,8 @@ class QdrantStub:
                             stub.aliases[op["create_alias"]["alias_name"]] = op["create_alias"]["collection_name"]
                     return self._send(200, True)
                 if len(parts) == 3 and parts[2] == "snapshots":
-                    data = os.urandom(stub.snapshot_bytes)
+                    source = stub.snapshot_source
+                    data = source(parts[1]) if source else os.urandom(stub.snapshot_bytes)
                     name = f"{parts[1]}-{len(stub.snapshots)}.snapshot"
                     stub.snapshots[name] = data
                     return self._send(
@@ -126,6 +139,8 @@ class QdrantStub:
                     if hashlib.sha256(data).hexdigest() != body.get("checksum"):
                         return self._send(400, None, json.dumps({"status": {"error": "checksum mismatch"}}).encode())
                     stub.restored[parts[1]] = data
+                    if stub.on_recover is not None:
+                        stub.on_recover(parts[1], data)
                     stub.collections.add(parts[1])
                     return self._send(200, True)
                 return self._send(404, {"path": self.path, "method": self.command})

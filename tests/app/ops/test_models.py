@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -110,14 +111,45 @@ def test_upload_is_idempotent_and_replaces_changed_files(
     assert body == b'{"model_type": "colpali", "v": 2}'
 
 
-def test_cli_upload_then_check(seaweed_s3: SeaweedS3, models_bucket: str, tmp_path: Path) -> None:
+def _events(s3: SeaweedS3, bucket: str) -> list[dict]:
+    return [json.loads(s3.read(bucket, key)) for key in sorted(s3.object_names(bucket, "audit/"))]
+
+
+def test_cli_upload_then_check_each_audited(
+    seaweed_s3: SeaweedS3, models_bucket: str, s3_buckets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDIT_ACTOR", "ci:test-runner")
     common = ["--bucket", models_bucket, "--model", MODEL, "--endpoint-url", seaweed_s3.url]
-    common += ["--region", seaweed_s3.region]
+    common += ["--region", seaweed_s3.region, "--audit-bucket", s3_buckets.audit]
     assert main(["check", *common]) == 1
     hub = _hf_cache(tmp_path / "hub")
     assert main(["upload", *common, str(hub / ("models--" + MODEL.replace("/", "--")))]) == 0
     assert main(["check", *common]) == 0
     assert main(["upload", *common, str(tmp_path / "nowhere")]) == 2
+    events = _events(seaweed_s3, s3_buckets.audit)
+    pairs = [(e["action"], e["outcome"]) for e in events]
+    assert pairs.count(("ops.models.check", "started")) == 2 and pairs.count(("ops.models.upload", "started")) == 2
+    assert ("ops.models.check", "failed") in pairs and ("ops.models.check", "succeeded") in pairs
+    uploaded = [e for e in events if e["action"] == "ops.models.upload" and e["outcome"] == "succeeded"]
+    assert len(uploaded) == 1 and uploaded[0]["details"]["uploaded"] == len(FILES)
+    assert {e["actor"] for e in events} == {"ci:test-runner"}
+    assert {e["target"] for e in events} == {f"s3://{models_bucket}/{MODEL}/"}
+
+
+def test_cli_refuses_to_act_without_an_audit_trail(
+    seaweed_s3: SeaweedS3, models_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("S3_BUCKET_AUDIT", raising=False)
+    common = ["--bucket", models_bucket, "--model", MODEL, "--endpoint-url", seaweed_s3.url]
+    common += ["--region", seaweed_s3.region]
+    source = str(_hf_cache(tmp_path / "hub") / ("models--" + MODEL.replace("/", "--")))
+    with pytest.raises(SystemExit) as exited:
+        main(["upload", *common, source])
+    assert exited.value.code == 2
+    # An audit bucket that cannot be written (SeaweedFS creates missing buckets on write, so: a name S3 refuses):
+    # exit 3, and nothing was uploaded.
+    assert main(["upload", *common, "--audit-bucket", "vr-audit:unwritable", source]) == 3
+    assert seaweed_s3.object_names(models_bucket) == []
 
 
 def test_sources_that_are_not_a_model_are_refused(tmp_path: Path) -> None:

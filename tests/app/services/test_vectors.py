@@ -7,7 +7,7 @@ import pytest
 import pytest_asyncio
 from qdrant_client import AsyncQdrantClient, models
 
-from app.services.layout import COLUMNS, ORIGINAL, PREFETCH_EF, RERANK_QUANTIZATION, ROWS
+from app.services.layout import COLUMNS, ORIGINAL, POOLED_HNSW, PREFETCH_EF, RERANK_QUANTIZATION, ROWS
 from app.services.pooling import PatchSpan, mean_pool
 from app.services.vectors import (
     SCHEMA_VERSION,
@@ -168,14 +168,16 @@ async def test_ping_and_local_path_client(tmp_path):
 
 
 async def test_rerank_reads_int8_original_and_exhaustive_stays_exact(index):
-    """Schema 2: `original` carries int8 scalar quantization; search reranks on it (best 2 x k rescored), with an
-    explicit HNSW ef on the pooled prefetches; the exhaustive reference ignores quantization."""
+    """`original` carries int8 scalar quantization; search reranks on it (best 2 x k rescored), with an explicit
+    HNSW ef on the pooled prefetches; the exhaustive reference ignores quantization."""
     info = await index.client.get_collection("pages")
     vectors = info.config.params.vectors
     assert isinstance(vectors, dict)
     quant = vectors[ORIGINAL].quantization_config
     assert isinstance(quant, models.ScalarQuantization) and quant.scalar.type == models.ScalarType.INT8
-    assert vectors[ROWS].quantization_config is None  # pooled quantization stays a setting (default none)
+    # Schema 3: the pooled vectors' int8 copy is the default (QDRANT_QUANTIZATION), walked on the dense graph.
+    assert isinstance(vectors[ROWS].quantization_config, models.ScalarQuantization)
+    assert vectors[ROWS].hnsw_config is not None and vectors[ROWS].hnsw_config.m == POOLED_HNSW.m
 
     sent: list[dict] = []
     real = index.client.query_points
@@ -218,6 +220,59 @@ async def test_schema_1_collection_gets_the_int8_rerank_copy_in_place():
     result = await vi.ensure_collection()
     assert (result.collection, result.from_version, result.to_version) == ("pages_v1", 1, SCHEMA_VERSION)
     diffs = [u["vectors_config"] for u in updates if u.get("vectors_config")]
-    assert diffs == [{ORIGINAL: models.VectorParamsDiff(quantization_config=RERANK_QUANTIZATION)}]
+    # 1 -> 2 adds the int8 rerank copy; 2 -> 3 (its own test below) then moves the pooled vectors.
+    assert diffs[0] == {ORIGINAL: models.VectorParamsDiff(quantization_config=RERANK_QUANTIZATION)}
+    assert len(diffs) == 2 and set(diffs[1]) == {ROWS, COLUMNS}
     assert await vi.collection_version() == SCHEMA_VERSION
+    await client.close()
+
+
+async def test_schema_2_collection_gets_the_dense_pooled_graph_and_int8_copy_in_place():
+    client = AsyncQdrantClient(location=":memory:")
+    maxsim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+    params = models.VectorParams(size=DIM, distance=models.Distance.COSINE, multivector_config=maxsim)
+    await client.create_collection(
+        "pages_v2", vectors_config={ORIGINAL: params, ROWS: params, COLUMNS: params}, metadata={"schema_version": 2}
+    )
+    vi = VectorIndex(client, collection="pages", dim=DIM)
+    await vi.switch_alias("pages_v2")
+    updates: list[dict] = []
+    real = client.update_collection
+
+    async def spy(*args, **kwargs):
+        updates.append(kwargs)
+        return await real(*args, **kwargs)
+
+    client.update_collection = spy  # type: ignore[method-assign]
+    result = await vi.ensure_collection()
+    assert (result.from_version, result.to_version) == (2, SCHEMA_VERSION) == (2, 3)
+    (diff,) = [u["vectors_config"] for u in updates if u.get("vectors_config")]
+    assert set(diff) == {ROWS, COLUMNS}  # `original` keeps no graph and its int8 rerank copy
+    for name in (ROWS, COLUMNS):
+        assert diff[name].hnsw_config == POOLED_HNSW
+        assert isinstance(diff[name].quantization_config, models.ScalarQuantization)
+    assert await vi.collection_version() == SCHEMA_VERSION
+    await client.close()
+
+
+async def test_the_migration_turns_quantization_off_when_configured_so():
+    client = AsyncQdrantClient(location=":memory:")
+    maxsim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+    params = models.VectorParams(size=DIM, distance=models.Distance.COSINE, multivector_config=maxsim)
+    await client.create_collection(
+        "pages_v2", vectors_config={ORIGINAL: params, ROWS: params, COLUMNS: params}, metadata={"schema_version": 2}
+    )
+    vi = VectorIndex(client, collection="pages", dim=DIM, quantization="none")
+    await vi.switch_alias("pages_v2")
+    updates: list[dict] = []
+    real = client.update_collection
+
+    async def spy(*args, **kwargs):
+        updates.append(kwargs)
+        return await real(*args, **kwargs)
+
+    client.update_collection = spy  # type: ignore[method-assign]
+    await vi.ensure_collection()
+    (diff,) = [u["vectors_config"] for u in updates if u.get("vectors_config")]
+    assert diff[ROWS].quantization_config == models.Disabled.DISABLED
     await client.close()

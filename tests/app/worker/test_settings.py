@@ -96,3 +96,21 @@ async def test_worker_storage_signs_with_the_web_identity_in_iam_mode(
         await indexer.embedder.aclose()
     assert fake_sts.calls and fake_sts.calls[0]["RoleArn"] == ROLE_ARN
     assert fake_sts.calls[0]["WebIdentityToken"] == WEB_IDENTITY_TOKEN
+
+
+def test_retry_budget_is_sized_from_the_embedder_cold_start() -> None:
+    """Total job backoff >= WORKER_EMBEDDER_COLD_START_S, with WORKER_MAX_TRIES as the floor."""
+    deployed = WorkerSettings(worker_embedder_cold_start_s=900)  # the embedder's startup-probe budget
+    # 2, 4, 8, 16, 32, 64, then 120 s each: 13 waits = 966 s >= 900 s, so 14 attempts (12 waits: 846 s < 900 s).
+    assert deployed.max_tries == 14
+    assert deployed.retry_budget_s(14) == 966 and deployed.retry_budget_s(13) == 846
+    # The old budget: 5 tries, 30 s of backoff, dead-lettered every job that met a restarting embedder.
+    assert WorkerSettings(worker_embedder_cold_start_s=0).max_tries == 5
+    assert WorkerSettings(worker_embedder_cold_start_s=0).retry_budget_s(5) == 30
+    assert WorkerSettings(worker_embedder_cold_start_s=10, worker_max_tries=9).max_tries == 9  # the floor holds
+
+
+def test_a_retry_budget_that_cannot_cover_the_cold_start_is_refused() -> None:
+    with pytest.raises(ValueError, match="WORKER_EMBEDDER_COLD_START_S=3600") as err:
+        WorkerSettings(worker_embedder_cold_start_s=3600, worker_retry_base_s=0.1, worker_retry_max_s=1)
+    assert "WORKER_RETRY_MAX_S" in str(err.value)

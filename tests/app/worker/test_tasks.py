@@ -36,6 +36,8 @@ def _settings(seaweed_s3, bucket, redis_url, embedder_url, **extra) -> WorkerSet
         worker_render_dpi=72,
         worker_max_tries=3,
         worker_retry_base_s=0.1,
+        # No cold-start sizing here: these tests count attempts against WORKER_MAX_TRIES itself.
+        worker_embedder_cold_start_s=0,
         worker_call_attempts=1,
         worker_metrics_port=0,
         **extra,

@@ -1,7 +1,7 @@
 """Workloads under the offline engine, built against stand-in platform outputs.
 
 `wl_records[stack]` runs `Workloads` alone (a fake Kubernetes provider, ARNs and names shaped like the platform's)
-through `run_stack(..., program=...)`: the same config loading and mapping (`stacks.program.workloads_args`) as
+through `run_stack(..., program=...)`: the same config loading and mapping (`stacks.workloads_args.workloads_args`) as
 the full program, without depending on the rest of the platform for these tests.
 """
 
@@ -18,7 +18,7 @@ from infra.workloads.frontend import FrontendSettings
 from infra.workloads.network_policies import peer_cidrs
 from stacks.config import StackConfig
 from stacks.engine.offline import Record, run_stack
-from stacks.program import workloads_args
+from stacks.workloads_args import workloads_args
 
 ACCOUNT = "123456789012"
 ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"

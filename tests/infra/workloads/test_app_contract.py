@@ -30,8 +30,18 @@ from app.api.settings import Settings, load_settings
 from app.embedder.settings import EmbedderSettings, get_embedder_settings
 from app.ops.settings import OpsSettings, get_ops_settings
 from app.worker.settings import WorkerSettings, get_worker_settings
+from policies.helm_values import chart_defaults, coalesce
 from stacks.engine.offline import Record
-from tests.infra.workloads.graph import CRONJOB, DEPLOYMENT, SERVICE, STATEFULSET, by_name, containers, pod_template
+from tests.infra.workloads.graph import (
+    CRONJOB,
+    DEPLOYMENT,
+    RELEASE,
+    SERVICE,
+    STATEFULSET,
+    by_name,
+    containers,
+    pod_template,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -167,6 +177,30 @@ PROCESSES = {
                 "qdrant_replication_factor",
                 "s3_sse",
                 "s3_kms_key_id",
+            }
+        ),
+    ),
+    # app/ops/drill.py main() loads get_ops_settings() too (prod's monthly restore drill).
+    "restore-drill": Process(
+        CRONJOB,
+        "restore-drill",
+        "restore-drill",
+        OpsSettings,
+        _fresh(get_ops_settings),
+        frozenset(
+            {
+                "environment",
+                "qdrant_url",
+                "qdrant_node_urls",
+                "qdrant_api_key",
+                "qdrant_collection",
+                "s3_region",
+                "s3_auth",
+                "s3_sse",
+                "s3_kms_key_id",
+                "s3_bucket_snapshots",
+                "s3_bucket_audit",
+                "audit_actor",
             }
         ),
     ),
@@ -404,6 +438,23 @@ def test_snapshot_command_is_a_subcommand_the_ops_cli_accepts(prod: Record, caps
     assert exited.value.code == 0, capsys.readouterr().err
 
 
+def test_restore_drill_command_is_what_the_ops_cli_accepts(prod: Record, capsys: pytest.CaptureFixture) -> None:
+    from app.ops.drill import _parser
+
+    _, job = _container(prod, PROCESSES["restore-drill"])
+    command = job["command"]
+    assert _module(command) == "app.ops.drill"
+    args = _parser().parse_args(command[3:])  # argparse exits 2 on an unknown flag
+    drill = prod.config.workloads.restore_drill
+    assert (args.queries, args.k, args.min_overlap, args.max_drift) == (
+        drill.queries,
+        drill.top_k,
+        drill.min_overlap,
+        drill.max_drift,
+    )
+    assert _env(job)["AUDIT_ACTOR"] == "system:serviceaccount:visionrag:restore-drill"
+
+
 def test_workers_start_only_after_the_collection_migration(prod: Record, monkeypatch: pytest.MonkeyPatch) -> None:
     """Outside dev the worker refuses to start without the collection; the init container creates it first."""
     from app.ops import collection
@@ -426,7 +477,30 @@ def test_workers_start_only_after_the_collection_migration(prod: Record, monkeyp
 
     monkeypatch.setattr(collection, "run", fake_run)
     monkeypatch.setattr(collection, "WorkerSettings", lambda: None)
+    # The migration is an audited ops command: the pod names the audit bucket and its ServiceAccount.
+    _, api = _container(prod, PROCESSES["api"])
+    assert _env(init)["S3_BUCKET_AUDIT"] == _env(api)["S3_BUCKET_AUDIT"]  # the one audit bucket
+    assert _env(init)["AUDIT_ACTOR"] == f"system:serviceaccount:visionrag:{pod['spec']['serviceAccountName']}"
+    # ...and so does every indexing job the worker runs: its outcome event's actor (app/worker/job_audit.py).
+    assert _env(worker)["AUDIT_ACTOR"] == "system:serviceaccount:visionrag:worker"
+    written: list[dict[str, Any]] = []
+
+    class _Memory:
+        async def put_bytes(self, key: str, data: bytes, content_type: str = "") -> str:
+            written.append(json.loads(data))
+            return ""
+
+    def memory_audit(settings: object, *, action: str, target: str, **details: Any) -> Any:
+        from app.core.audit import AuditLog, audited
+
+        return audited(AuditLog(_Memory()), actor="test", action=action, target=target, **details)
+
+    monkeypatch.setattr(collection, "command_audit", memory_audit)
     assert collection.main(init["command"][3:]) == 0 and ran == ["migrate"]
+    assert [(e["action"], e["outcome"]) for e in written] == [
+        ("ops.collection.migrate", "started"),
+        ("ops.collection.migrate", "succeeded"),
+    ]
 
 
 def test_in_cluster_urls_name_services_on_their_ports(prod: Record) -> None:
@@ -436,6 +510,13 @@ def test_in_cluster_urls_name_services_on_their_ports(prod: Record) -> None:
         }
         for r in prod.of_type(SERVICE)
     }
+    # The collector's Service is rendered by its Helm chart: its name and ports from chart defaults + our values.
+    for release in prod.of_type(RELEASE):
+        inputs = release.inputs
+        if inputs["chart"] == "opentelemetry-collector":
+            merged = coalesce(inputs["values"], chart_defaults(inputs["chart"], inputs["version"]))
+            ports = {int(p["servicePort"]) for p in merged["ports"].values() if p.get("enabled")}
+            services[(merged["fullnameOverride"], inputs["namespace"])] = ports
     seen = 0
     for process in PROCESSES.values():
         _, container = _container(prod, process)

@@ -90,7 +90,7 @@ def _args(**changes: object) -> object:
     from infra.workloads.args import WorkloadsArgs
     from stacks.config import load_stack_config
     from stacks.engine.offline import read_stack_file
-    from stacks.program import workloads_args
+    from stacks.workloads_args import workloads_args
     from tests.infra.workloads import platform_stub as conftest
 
     values = {

@@ -8,7 +8,7 @@ from stacks.engine.offline import Record
 from tests.infra.workloads.graph import SA, actions, by_name, name, resources_of, role_policy_for, trust_for, workloads
 from tests.infra.workloads.platform_stub import ISSUER
 
-IRSA = ("api", "worker", "embedder", "snapshots", "secrets-reader")
+IRSA = ("api", "worker", "embedder", "snapshots", "restore-drill", "secrets-reader")
 
 
 @pytest.mark.parametrize("sa", IRSA)
@@ -31,11 +31,16 @@ def test_each_workload_runs_as_its_own_service_account(wl_records: dict[str, Rec
         "qdrant": "qdrant",
         "snapshots": "snapshots",
         "frontend": "frontend",
+        "clamav": "clamav",
+        "restore-drill": "restore-drill",
     }
     for sa in record.of_type(SA):
-        assert sa.inputs["automountServiceAccountToken"] is (sa.inputs["metadata"]["namespace"] == "visionrag-system")
+        # The add-on controllers watch the Kubernetes API; the OTLP collector never calls it.
+        controller = sa.inputs["metadata"]["namespace"] == "visionrag-system" and name(sa) != "otel-collector"
+        assert sa.inputs["automountServiceAccountToken"] is controller, name(sa)
     # qdrant calls no AWS API: no role at all
     assert "annotations" not in by_name(record, SA, "qdrant").inputs["metadata"]
+    assert "annotations" not in by_name(record, SA, "clamav").inputs["metadata"]
 
 
 def _grants(record: Record, sa: str) -> dict[str, set[str]]:
@@ -58,19 +63,36 @@ def test_api_and_worker_touch_pages_only(wl_records: dict[str, Record]) -> None:
         assert g["s3:ListBucket"] == {pages}
         assert not any("snapshots" in r or "models" in r for rs in g.values() for r in rs)
         assert "kms:GenerateDataKey" in g
-    # the audit bucket is the api's alone, and append-only
-    audit = f"arn:aws:s3:::{record.config.physical_name('audit')}/*"
-    assert audit in _grants(record, "api")["s3:PutObject"]
-    assert not any(audit in rs for rs in _grants(record, "worker").values())
-    assert not any(audit in rs for a, rs in _grants(record, "api").items() if a != "s3:PutObject")
+    # every process that acts appends audit events (app/core/audit.py); nobody reads, lists or deletes them
+    audit = f"arn:aws:s3:::{record.config.physical_name('audit')}"
+    for sa in ("api", "worker", "snapshots", "restore-drill"):
+        g = _grants(record, sa)
+        assert f"{audit}/*" in g["s3:PutObject"], sa
+        assert not any(r.startswith(audit) for a, rs in g.items() if a != "s3:PutObject" for r in rs), sa
+    for sa in ("embedder", "secrets-reader"):
+        assert not any(r.startswith(audit) for rs in _grants(record, sa).values() for r in rs), sa
 
 
 def test_snapshot_job_touches_snapshots_only(wl_records: dict[str, Record]) -> None:
     record = wl_records["prod"]
     snaps = f"arn:aws:s3:::{record.config.physical_name('snapshots')}"
+    audit = f"arn:aws:s3:::{record.config.physical_name('audit')}/*"
     g = _grants(record, "snapshots")
     s3 = {r for a, rs in g.items() if a.startswith("s3:") for r in rs}
-    assert s3 == {snaps, f"{snaps}/*"}
+    assert s3 == {snaps, f"{snaps}/*", audit}
+
+
+def test_restore_drill_reads_snapshots_and_appends_audit_only(wl_records: dict[str, Record]) -> None:
+    record = wl_records["prod"]
+    snaps = f"arn:aws:s3:::{record.config.physical_name('snapshots')}"
+    audit = f"arn:aws:s3:::{record.config.physical_name('audit')}/*"
+    g = _grants(record, "restore-drill")
+    assert {a for a in g if a.startswith("s3:")} == {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}
+    assert g["s3:GetObject"] == {f"{snaps}/*"} and g["s3:ListBucket"] == {snaps} and g["s3:PutObject"] == {audit}
+    assert "s3:DeleteObject" not in g  # a drill never touches the backups it proves
+    # Off outside prod (tier default): no role, no ServiceAccount.
+    for stack in ("dev", "staging"):
+        assert not [sa for sa in wl_records[stack].of_type(SA) if name(sa) == "restore-drill"]
 
 
 def test_embedder_reads_models_only(wl_records: dict[str, Record]) -> None:

@@ -14,7 +14,7 @@ from stacks.engine.manifests import build_manifests, write_manifests
 from stacks.engine.offline import Record
 
 ROOT = Path(__file__).resolve().parents[3]
-CRD_KINDS = {"SecretStore", "ExternalSecret", "TargetGroupBinding"}
+CRD_KINDS = {"SecretStore", "ExternalSecret", "TargetGroupBinding", "ClusterImagePolicy"}
 
 
 def _kv() -> str:

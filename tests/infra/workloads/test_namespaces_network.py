@@ -54,13 +54,15 @@ def test_qdrant_accepts_only_api_worker_snapshots_and_peers(wl_records: dict[str
         blocks = [p for p in rule.get("from", []) if "ipBlock" in p]
         if blocks:  # the managed scraper: metrics port only
             assert [int(p["port"]) for p in rule["ports"]] == [6333]
-    assert sources == {"api", "worker", "snapshots", "qdrant"}
+    # restore-drill: prod's monthly drill (tier default) reads and restores through the HTTP API.
+    assert sources == {"api", "worker", "snapshots", "restore-drill", "qdrant"}
 
 
 def test_api_egress_reaches_only_its_dependencies(wl_records: dict[str, Record]) -> None:
     api = _policies(wl_records["prod"], "visionrag")["allow-api"]
     ports = {int(p["port"]) for rule in api["egress"] for p in rule["ports"]}
-    assert ports == {6333, 6334, 7000, 6379, 443}
+    # 3310: clamd (staging/prod deploy the scanner); 4318: the OTLP collector (infra/workloads/otel_collector.py).
+    assert ports == {6333, 6334, 7000, 6379, 443, 3310, 4318}
     https = next(r for r in api["egress"] if [int(p["port"]) for p in r["ports"]] == [443])
     assert "169.254.169.254/32" in https["to"][0]["ipBlock"]["except"], "pods must not reach the node's IMDS"
     assert "169.254.170.23/32" in https["to"][0]["ipBlock"]["except"], "nor the Pod Identity agent"

@@ -13,12 +13,15 @@ from typing import Any
 
 import pytest
 
+from app.core.settings import load
+from app.core.telemetry import sampler_names
+from app.worker.settings import WorkerSettings
 from infra.network import subnet_layout
 from infra.workloads import api as api_pod
 from infra.workloads import worker as worker_pod
 from infra.workloads.frontend import SECRET_FILES as FRONTEND_SECRET_FILES
 from infra.workloads.network_policies import peer_cidrs
-from infra.workloads.pod_env import api_env, app_env, embedder_env, snapshot_env, worker_env
+from infra.workloads.pod_env import api_env, app_env, embedder_env, snapshot_env, tracing_env, worker_env
 from infra.workloads.rate_limits import ApiRateLimits
 from stacks.engine.offline import Record
 from tests.infra.workloads.graph import CRONJOB, DEPLOYMENT, by_name, containers, pod_template
@@ -92,6 +95,7 @@ def test_platform_values_pass_through_untouched() -> None:
         snapshots_bucket=bucket,
         s3_key_arn=key,
         keep_last=3,
+        audit_bucket=bucket,
     )
     assert snap["S3_BUCKET_SNAPSHOTS"] is bucket and snap["S3_KMS_KEY_ID"] is key and snap["SNAPSHOT_KMS_KEY_ID"] is key
 
@@ -106,6 +110,15 @@ def test_api_env_adds_the_api_settings() -> None:
     }
     assert _app().items() <= env.items()
     assert _api(allowed_origins=())["ALLOWED_ORIGINS"] == ""
+
+
+def test_api_env_sets_the_upload_limits_with_or_without_the_scanner() -> None:
+    # One owner (infra/workloads/uploads.py) whatever the stack runs: the pod's /tmp is sized from these numbers.
+    limits = {"MAX_UPLOAD_MB": "50", "MAX_UPLOAD_FILES": "10", "UPLOAD_MAX_CONCURRENT": "2", "GUNICORN_WORKERS": "2"}
+    without = _api()
+    scanned = _api(scanner=("clamav.visionrag-security.svc.cluster.local", 3310))
+    assert {k: without.get(k) for k in limits} == {k: scanned.get(k) for k in limits} == limits
+    assert "CLAMD_HOST" not in without and scanned["CLAMD_PORT"] == "3310"
 
 
 def test_trusted_proxies_are_the_alb_subnets_and_no_pod_subnet() -> None:
@@ -127,15 +140,46 @@ def test_rate_limits_are_set_only_when_the_stack_sets_them() -> None:
     assert "RATE_LIMIT_ENABLED" not in env  # a stack may not turn limiting off
 
 
-def test_tracing_only_with_an_endpoint_and_only_on_the_api() -> None:
-    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in _api()
-    endpoint = "http://otel-collector.observability.svc.cluster.local:4318"
-    assert _api(otlp_endpoint=endpoint)["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
+def test_tracing_env_names_the_collector_the_service_the_tier_and_the_ratio() -> None:
+    endpoint = "http://otel-collector.visionrag-system.svc.cluster.local:4318"
+    tracing = tracing_env(endpoint=endpoint, service="visionrag-worker", sample_ratio=0.05)
+    assert tracing == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_SERVICE_NAME": "visionrag-worker",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.05",
+    }
+    # The sampler name and ratio are ones the apps accept (app/core/telemetry.py, app settings bounds).
+    assert tracing["OTEL_TRACES_SAMPLER"] in sampler_names()
+    load(WorkerSettings, otel_traces_sampler_arg=float(tracing["OTEL_TRACES_SAMPLER_ARG"]))
+    # Each process gets it only when given: None means tracing off.
+    assert not [k for k in _api() if k.startswith("OTEL_")]
     assert not [k for k in worker_env(_app(), qdrant_replication_factor=2) if k.startswith("OTEL_")]
+    assert not [k for k in embedder_env(tier="prod", log_level="info") if k.startswith("OTEL_")]
+    assert _api(tracing=tracing).items() >= tracing.items()
+    assert worker_env(_app(), qdrant_replication_factor=2, tracing=tracing).items() >= tracing.items()
+    # The embedder reads these without its EMBEDDER_ prefix (app/embedder/settings.py aliases).
+    assert embedder_env(tier="prod", log_level="info", tracing=tracing).items() >= tracing.items()
 
 
 def test_worker_env_is_the_shared_env_plus_replication() -> None:
-    assert worker_env(_app(), qdrant_replication_factor=2) == {**_app(), "QDRANT_REPLICATION_FACTOR": "2"}
+    assert worker_env(_app(), qdrant_replication_factor=2) == {
+        **_app(),
+        "QDRANT_REPLICATION_FACTOR": "2",
+        "WORKER_EMBEDDER_COLD_START_S": "900",
+    }
+
+
+def test_worker_retry_budget_outlasts_the_embedders_startup_probe() -> None:
+    """One owner: the embedder's startup-probe budget is the cold start the worker's job retries must outlast."""
+    from app.worker.settings import WorkerSettings
+    from infra.workloads.embedder import STARTUP_BUDGET_S, STARTUP_PERIOD_S
+
+    cold_start = worker_env(_app(), qdrant_replication_factor=1)["WORKER_EMBEDDER_COLD_START_S"]
+    assert float(cold_start) == STARTUP_BUDGET_S == 90 * STARTUP_PERIOD_S
+    settings = WorkerSettings(worker_embedder_cold_start_s=float(cold_start))
+    assert settings.retry_budget_s(settings.max_tries) >= STARTUP_BUDGET_S
+    assert settings.retry_budget_s(settings.max_tries - 1) < STARTUP_BUDGET_S  # no more tries than needed
 
 
 def test_embedder_env_uses_its_prefix_and_uvicorn_log_level() -> None:
@@ -157,6 +201,7 @@ def test_snapshot_env_visits_every_qdrant_node(replicas: int) -> None:
         snapshots_bucket="visionrag-prod-snapshots",
         s3_key_arn=KEY,
         keep_last=14,
+        audit_bucket="visionrag-prod-audit",
     )
     nodes = str(env["QDRANT_NODE_URLS"]).split(",")
     assert len(nodes) == len(set(nodes)) == replicas
@@ -166,6 +211,9 @@ def test_snapshot_env_visits_every_qdrant_node(replicas: int) -> None:
     assert env["S3_BUCKET_SNAPSHOTS"] == "visionrag-prod-snapshots" and env["SNAPSHOT_KEEP_LAST"] == "14"
     assert env["SNAPSHOT_SSE"] == env["S3_SSE"] == "kms" and env["SNAPSHOT_KMS_KEY_ID"] == KEY
     assert "S3_BUCKET_PAGES" not in env  # the job touches the snapshots bucket only (its IAM role agrees)
+    # Its audit events: the audit bucket through IRSA, as its ServiceAccount (app/core/audit.py process_actor).
+    assert env["S3_BUCKET_AUDIT"] == "visionrag-prod-audit" and env["S3_AUTH"] == "iam"
+    assert env["AUDIT_ACTOR"] == "system:serviceaccount:visionrag:snapshots"
 
 
 def _secret_files() -> set[str]:
@@ -181,7 +229,10 @@ def test_no_secret_reaches_plain_env() -> None:
     secret_env = {f.upper() for f in _secret_files()}
     secretish = re.compile(r"(PASSWORD|TOKEN|SECRET|API_KEY|DSN|CREDENTIAL)")
     envs = [
-        _api(rate_limits=LIMITS, otlp_endpoint="https://otlp.example.com"),
+        _api(
+            rate_limits=LIMITS,
+            tracing=tracing_env(endpoint="https://otlp.example.com", service="visionrag-api", sample_ratio=1),
+        ),
         worker_env(_app(), qdrant_replication_factor=1),
         embedder_env(tier="prod", log_level="info"),
         snapshot_env(
@@ -194,6 +245,7 @@ def test_no_secret_reaches_plain_env() -> None:
             snapshots_bucket="visionrag-prod-snapshots",
             s3_key_arn=KEY,
             keep_last=14,
+            audit_bucket="visionrag-prod-audit",
         ),
     ]
     for env in envs:
@@ -224,7 +276,8 @@ def test_the_deployed_pods_get_these_functions_output(wl_records: dict[str, Reco
                 chat=api["RATE_LIMIT_CHAT"],
                 upload=api["RATE_LIMIT_UPLOAD"],
             ),
-            otlp_endpoint=api.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            tracing={k: v for k, v in api.items() if k.startswith("OTEL_")},
+            scanner=(api["CLAMD_HOST"], int(api["CLAMD_PORT"])) if "CLAMD_HOST" in api else None,
         ).items()
         <= api.items()
     )

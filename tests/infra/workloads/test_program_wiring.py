@@ -36,7 +36,7 @@ def test_irsa_trusts_the_cluster_oidc_provider(records: dict[str, Record]) -> No
     record = records["prod"]
     (oidc,) = record.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     issuer = oidc.outputs["arn"].split("oidc-provider/", 1)[1]
-    for sa in ("api", "worker", "embedder", "snapshots", "secrets-reader"):
+    for sa in ("api", "worker", "embedder", "snapshots", "restore-drill", "secrets-reader"):
         (stmt,) = trust_for(record, sa)["Statement"]
         assert stmt["Principal"]["Federated"] == oidc.outputs["arn"]
         assert stmt["Condition"]["StringEquals"][f"{issuer}:sub"] == f"system:serviceaccount:visionrag:{sa}"
@@ -79,5 +79,6 @@ def test_service_accounts_carry_their_role_arns(records: dict[str, Record]) -> N
         if arn is not None:
             assert arn in roles
     exported = record.outputs["workloadRoleArns"]
-    assert set(exported) == {"api", "worker", "embedder", "snapshots", "secrets-reader"}
+    # restore-drill: prod runs the monthly restore drill (tier default), with its own role.
+    assert set(exported) == {"api", "worker", "embedder", "snapshots", "restore-drill", "secrets-reader"}
     assert json.dumps(exported)

@@ -152,7 +152,8 @@ def test_manifests_command_exits_1_on_invalid(monkeypatch: pytest.MonkeyPatch, b
 
 
 # Custom resources whose CRDs the cluster add-ons install (their schemas are not bundled with kubernetes-validate).
-CRD_GROUPS = {"external-secrets.io", "elbv2.k8s.aws", "monitoring.coreos.com", "karpenter.sh"}
+# policy.sigstore.dev: the policy-controller release installs it (infra/workloads/image_admission.py).
+CRD_GROUPS = {"external-secrets.io", "elbv2.k8s.aws", "monitoring.coreos.com", "karpenter.sh", "policy.sigstore.dev"}
 
 
 def _custom(meta: dict[str, Any]) -> Any:
@@ -160,10 +161,11 @@ def _custom(meta: dict[str, Any]) -> Any:
         comp = pulumi.ComponentResource("visionrag:test:Secrets", "sec")
         k8s.apiextensions.CustomResource(
             "sec-store",
-            api_version="external-secrets.io/v1",
-            kind="SecretStore",
+            # A kind with no CRD schema kept in infra/workloads/crd_schemas.py: only the common checks apply.
+            api_version="example.com/v1",
+            kind="Widget",
             metadata=meta,
-            spec={"provider": {"aws": {"service": "SecretsManager", "region": "us-east-1"}}},
+            spec={"size": 1},
             opts=pulumi.ResourceOptions(parent=comp),
         )
 
@@ -173,7 +175,7 @@ def _custom(meta: dict[str, Any]) -> Any:
 def test_custom_resources_get_the_common_checks() -> None:
     ok = build_manifests(run_stack("dev", program=_custom({"name": "aws", "namespace": "visionrag"})))
     assert ok.valid, ok.errors
-    assert [u["kind"] for u in ok.unchecked] == ["SecretStore"]
+    assert [u["kind"] for u in ok.unchecked] == ["Widget"]
     bad = build_manifests(run_stack("dev", program=_custom({"name": "aws", "labelz": {"a": "b"}})))
     assert not bad.valid
     assert "labelz" in bad.errors[0]["message"]
@@ -187,3 +189,21 @@ def test_every_stack_manifest_is_valid(records: dict[str, Record], stack: str) -
     assert not unexpected, (
         f"no schema for these kinds; add the CRD's group here only if an add-on installs it: {unexpected}"
     )
+
+
+def test_custom_resources_with_a_kept_crd_schema_are_checked_strictly() -> None:
+    """A typo in a custom resource the API server would prune silently is an error in the preview."""
+    from stacks.engine.manifests import Manifest, validate_manifest
+
+    body = {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "TargetGroupBinding",
+        "metadata": {"name": "api", "namespace": "visionrag"},
+        "spec": {"serviceRef": {"name": "api", "port": 8000}, "targetGroupArn": "arn:aws:x", "targetType": "ip"},
+    }
+    manifest = Manifest("urn:x", body["apiVersion"], body["kind"], "api", "visionrag", body)
+    errors, checked = validate_manifest(manifest, "1.31")
+    assert checked
+    assert any("targetGroupArn" in e["message"] for e in errors), errors
+    unknown = Manifest("urn:y", "example.com/v1", "Widget", "w", "visionrag", {**body, "apiVersion": "example.com/v1"})
+    assert validate_manifest(unknown, "1.31")[1] is False

@@ -90,4 +90,5 @@ def test_a_run_frees_its_garbage_cycles() -> None:
     before = gc.get_freeze_count() + len(gc.get_objects())
     for _ in range(3):
         run_stack("dev", program=_tiny)
-    assert gc.get_freeze_count() + len(gc.get_objects()) - before < 400  # ~80 measured; ~1,400 uncollected
+    # ~80-420 measured (the mock monitor's last record and loop state vary with timing); ~1,400 when uncollected.
+    assert gc.get_freeze_count() + len(gc.get_objects()) - before < 800

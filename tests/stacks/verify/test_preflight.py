@@ -136,7 +136,7 @@ def test_a_ready_account_passes_every_check(world: World) -> None:
     results = world.run()
     assert failed(results) == set()
     areas = {r.area for r in results}
-    assert areas == {"route53", "image", "quota", "s3", "secretsmanager", "eks", "iam"}
+    assert areas == {"route53", "image", "registry", "quota", "s3", "secretsmanager", "eks", "iam"}
     # qdrant comes from docker.io: reported, never silently passed.
     assert skipped(results) == {("image", "image exists in its registry")}
     assert [r.resource for r in results if r.area == "image" and r.detail.startswith(NOT_CHECKED)] == ["qdrant"]
@@ -262,8 +262,10 @@ def _main(world: World, fmt: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int,
     monkeypatch.setattr(preflight, "load_config", lambda stack: (world.cfg, world.values))
     monkeypatch.setattr(preflight, "dig_resolver", world.resolver)
 
-    def run(cfg: StackConfig, values: Any, *, client: Any) -> list[CheckResult]:
-        return RUN_PREFLIGHT(cfg, values, client=world.client, resolver=world.resolver, connect=world.connect)
+    def run(cfg: StackConfig, values: Any, *, client: Any, stack: str | None = None) -> list[CheckResult]:
+        return RUN_PREFLIGHT(
+            cfg, values, client=world.client, resolver=world.resolver, connect=world.connect, stack=stack
+        )
 
     monkeypatch.setattr(preflight, "run_preflight", run)
     out, err = io.StringIO(), io.StringIO()
