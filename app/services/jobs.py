@@ -17,6 +17,7 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 
 from app.core.logging import request_id_var
+from app.core.trace_context import current_carrier
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -217,15 +218,20 @@ async def enqueue_index(
     owner: str,
     queue_name: str = QUEUE_NAME,
     request_id: str | None = None,
+    trace_context: dict[str, str] | None = None,
 ) -> JobStatus:
     """Record the job as queued and hand it to arq. `pool` is an `arq.ArqRedis`.
 
     arq deduplicates on `_job_id`, so a client retrying the same upload cannot start two jobs. The request id
     (default: the one the API's middleware bound for the current request) travels with the job so the worker's
-    log lines can be joined with the API's.
+    log lines can be joined with the API's. So does the trace context (default: the current span's,
+    app/core/trace_context.py), so the worker's job span links to the request's trace; omitted when nothing is traced.
     """
     if request_id is None:
         request_id = request_id_var.get()
+    if trace_context is None:
+        trace_context = current_carrier()
+    traced = {"trace_context": trace_context} if trace_context else {}
     status = await store.create(job_id, document_id=document_id, filename=filename, owner=owner)
     await pool.enqueue_job(
         INDEX_FUNCTION,
@@ -235,6 +241,7 @@ async def enqueue_index(
         filename=filename,
         owner=owner,
         request_id=request_id,
+        **traced,
         _job_id=job_id,
         _queue_name=queue_name,
     )

@@ -1,9 +1,14 @@
 """One CONSUMER span around each job the arq worker runs (`Worker.run_job`), so a job's Redis, S3 and embedder
 calls share one trace (app/core/telemetry.py `setup_tracing(..., extra=(trace_jobs,))`).
 
-A root span even when the enqueuing request was not traced: the job is its own unit of work, sampled by the
-worker's own ratio. Wrapping the method (not the job functions in app/worker/tasks.py) covers every job and the
-worker subclass alike; the span ends when run_job returns, after arq has stored the result or scheduled the retry.
+A root span, sampled by the worker's own ratio: the job is its own unit of work, often minutes after the request
+that enqueued it. When that request was traced and sampled, the job carries its W3C context (`trace_context`,
+app/services/jobs.py `enqueue_index`) and the span *links* to it, as the OpenTelemetry messaging conventions ask
+of a "process" span (docs/workloads.md "Tracing and error tracking"). The link must be known when the span starts,
+so the job's payload is read once more before arq reads it (one Redis GET, outside any trace); a missing or
+malformed carrier only means no link. Wrapping the method (not the job functions in app/worker/tasks.py) covers
+every job and the worker subclass alike; the span ends when run_job returns, after arq has stored the result or
+scheduled the retry.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from app.core.trace_context import span_context_of
+
 TRACER = "visionrag.worker"
 
 
 def trace_jobs(provider: TracerProvider) -> Callable[[], None]:
     """Start wrapping `arq.worker.Worker.run_job`; the returned callable removes the wrapper."""
     import arq.worker
+    from opentelemetry.context import Context
     from opentelemetry.instrumentation.utils import unwrap
     from wrapt import wrap_function_wrapper
 
@@ -33,8 +41,30 @@ def trace_jobs(provider: TracerProvider) -> Callable[[], None]:
             "messaging.destination.name": str(getattr(instance, "queue_name", "")),
             "messaging.message.id": job_id,
         }
-        with tracer.start_as_current_span("arq job", kind=trace.SpanKind.CONSUMER, attributes=attributes):
+        links = await _creation_link(instance, job_id)
+        with tracer.start_as_current_span(
+            "arq job", kind=trace.SpanKind.CONSUMER, attributes=attributes, links=links, context=Context()
+        ):
             return await wrapped(*args, **kwargs)
 
     wrap_function_wrapper("arq.worker", "Worker.run_job", run_job)
     return lambda: unwrap(arq.worker.Worker, "run_job")
+
+
+async def _creation_link(worker: Any, job_id: str) -> list[trace.Link]:
+    """A link to the sampled span that enqueued the job, read from the job's `trace_context`; [] otherwise."""
+    from arq.constants import job_key_prefix
+    from arq.jobs import deserialize_job_raw
+
+    try:
+        raw = await worker.pool.get(job_key_prefix + job_id)
+        if raw is None:
+            return []
+        kwargs = deserialize_job_raw(raw, deserializer=worker.job_deserializer)[2]
+    except Exception:  # arq itself reports an unreadable job; the span just goes without a link
+        return []
+    creation = span_context_of(kwargs.get("trace_context") if isinstance(kwargs, dict) else None)
+    # An unsampled request exported nothing: a link to it would point at no span.
+    if creation is None or not creation.trace_flags.sampled:
+        return []
+    return [trace.Link(creation, {"messaging.message.id": job_id})]

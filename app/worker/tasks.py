@@ -113,8 +113,12 @@ async def index_document(
     filename: str,
     owner: str,
     request_id: str | None = None,
+    trace_context: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """arq job. `request_id` is the API request that enqueued it (None from older APIs and from the CLI)."""
+    """arq job. `request_id` is the API request that enqueued it (None from older APIs and from the CLI).
+
+    `trace_context` (W3C traceparent/tracestate of that request) is read by app/worker/job_tracing.py, not here.
+    """
     # arq runs every job in its own asyncio task, so what is bound here is seen by this job's log lines only.
     context: dict[str, Any] = {"job_id": job_id, "document_id": document_id}
     if request_id:

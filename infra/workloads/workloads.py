@@ -11,6 +11,8 @@ the pure functions of infra/workloads/pod_env.py.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -294,7 +296,14 @@ class Workloads(pulumi.ComponentResource):
             depends_on=(self.namespaces, self.secrets, *self._admitted()),
             gpu_plugin=self.addons.releases["nvidia-device-plugin"],
         )
-        return {w: AppDeployment(f"{name}-{w}", b, opts=self._child()) for w, b in builds.items()}
+        # The worker rolls out first and the api (+ canary) waits for it: a job the new api enqueues (new fields
+        # such as its trace context) must never reach a worker older than the api.
+        deployments = {"worker": AppDeployment(f"{name}-worker", builds.pop("worker"), opts=self._child())}
+        for w, b in builds.items():
+            if w.startswith("api"):
+                b = dataclasses.replace(b, depends_on=(*b.depends_on, deployments["worker"]))
+            deployments[w] = AppDeployment(f"{name}-{w}", b, opts=self._child())
+        return deployments
 
     def _ops_job_args(self, a: WorkloadsArgs, *, sa: str, command: list[str], schedule: str) -> SnapshotJobArgs:
         """A scheduled ops command's pod: the snapshot job's image, resources, env and Qdrant key, its own SA."""

@@ -41,6 +41,8 @@ class Span:
     parent_id: str
     attributes: dict[str, Any]
     resource: dict[str, Any]
+    # (trace id, span id, attributes) of each span link.
+    links: tuple[tuple[str, str, dict[str, Any]], ...] = ()
 
 
 def _value(value: AnyValue) -> Any:
@@ -79,6 +81,10 @@ class OtlpReceiver:
                             parent_id=span.parent_span_id.hex(),
                             attributes=_attributes(span.attributes),
                             resource=resource,
+                            links=tuple(
+                                (link.trace_id.hex(), link.span_id.hex(), _attributes(link.attributes))
+                                for link in span.links
+                            ),
                         )
                     )
         with self.lock:

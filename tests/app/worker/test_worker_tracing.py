@@ -72,7 +72,7 @@ def _settings(seaweed_s3, bucket: str, redis_url: str, embedder_url: str, endpoi
     )
 
 
-async def _run_one_job(settings: WorkerSettings, doc: str) -> str:
+async def _run_one_job(settings: WorkerSettings, doc: str, trace_context: dict[str, str] | None = None) -> str:
     tracing = setup_tracing(settings, extra=(trace_jobs,))
     assert tracing is not None
     redis = Redis.from_url(settings.redis_url)
@@ -87,7 +87,7 @@ async def _run_one_job(settings: WorkerSettings, doc: str) -> str:
         await indexer.storage.put_bytes(key, make_pdf(2), "application/pdf")
         request = {"job_id": f"job-{doc}", "document_id": doc, "object_key": key, "filename": "r.pdf", "owner": "a"}
         await jobs.create(request["job_id"], document_id=doc, filename="r.pdf", owner="a")
-        await enqueue_index(pool, jobs, **request)
+        await enqueue_index(pool, jobs, **request, trace_context=trace_context)
         worker = Worker(
             **worker_options(
                 settings,
@@ -120,6 +120,7 @@ async def test_an_indexing_job_is_one_trace_with_its_calls(
     worker = receiver.of("visionrag-worker")
     jobs = [s for s in worker if s.kind == "consumer"]
     assert len(jobs) == 1 and jobs[0].attributes["messaging.message.id"] == job_id and jobs[0].parent_id == ""
+    assert jobs[0].links == ()  # enqueued outside any trace: its own root, nothing to link to
     trace = [s for s in receiver.spans if s.trace_id == jobs[0].trace_id]
     assert [s for s in trace if s.attributes.get("db.system") == "redis"]
     s3 = {s.attributes["http.method"] for s in trace if s.attributes.get("rpc.service") == "S3"}
@@ -137,3 +138,21 @@ async def test_ratio_zero_traces_no_job(seaweed_s3, s3_buckets, clean_redis, tra
     await _run_one_job(settings, "doc-untraced")
     assert traced_embedder.tracing.force_flush()
     assert receiver.spans == []
+
+
+@pytest.mark.parametrize(
+    "carrier",
+    [
+        {"traceparent": "garbage", "baggage": "user.email=alice@example.com"},
+        # A request the api did not sample: nothing was exported to link to.
+        {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"},
+    ],
+)
+async def test_a_malformed_or_unsampled_carrier_still_runs_the_job_as_its_own_root(
+    seaweed_s3, s3_buckets, clean_redis, traced_embedder, receiver, carrier
+) -> None:
+    settings = _settings(seaweed_s3, s3_buckets.pages, clean_redis, traced_embedder.url, receiver.url, 1.0)
+    job_id = await _run_one_job(settings, "doc-odd-carrier", trace_context=carrier)
+    jobs = [s for s in receiver.of("visionrag-worker") if s.kind == "consumer"]
+    assert [(s.attributes["messaging.message.id"], s.parent_id, s.links) for s in jobs] == [(job_id, "", ())]
+    assert "0af7651916cd43dd8448eb211c80319c" not in {s.trace_id for s in receiver.spans}
