@@ -4,11 +4,12 @@ calls share one trace (app/core/telemetry.py `setup_tracing(..., extra=(trace_jo
 A root span, sampled by the worker's own ratio: the job is its own unit of work, often minutes after the request
 that enqueued it. When that request was traced and sampled, the job carries its W3C context (`trace_context`,
 app/services/jobs.py `enqueue_index`) and the span *links* to it, as the OpenTelemetry messaging conventions ask
-of a "process" span (docs/workloads.md "Tracing and error tracking"). The link must be known when the span starts,
-so the job's payload is read once more before arq reads it (one Redis GET, outside any trace); a missing or
-malformed carrier only means no link. Wrapping the method (not the job functions in app/worker/tasks.py) covers
-every job and the worker subclass alike; the span ends when run_job returns, after arq has stored the result or
-scheduled the retry.
+of a "process" span (docs/workloads.md "Tracing and error tracking"). The link is added once run_job has read the
+job (arq's `deserialize_job_raw`, called inside the span), so no second Redis read is needed; the worker's
+samplers (app/core/telemetry.py) do not look at links, so a link added after the start samples the same. A
+missing or malformed carrier only means no link. Wrapping the method (not the job functions in app/worker/tasks.py)
+covers every job and the worker subclass alike; the span ends when run_job returns, after arq has stored the
+result or scheduled the retry.
 """
 
 from __future__ import annotations

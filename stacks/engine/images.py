@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policies.helm_values import chart_defaults, coalesce
+from policies.rules._base import get
 from policies.rules.helm_releases import CHART_PODS, HELM_RELEASE, chart_image
 
 # A pod template is at spec.template (Deployment, StatefulSet, DaemonSet, Job) or one level deeper (CronJob).
@@ -34,17 +35,9 @@ class ImageUse:
         return bool(_ECR.match(self.image))
 
 
-def _dig(value: Any, path: Iterable[str]) -> Any:
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
 def pod_images(kind: str, name: str, body: Mapping[str, Any]) -> Iterator[ImageUse]:
     for path in _POD_SPEC_PATHS:
-        spec = _dig(body, path)
+        spec = get(body, *path)
         if not isinstance(spec, Mapping):
             continue
         for field in ("initContainers", "containers"):
@@ -77,7 +70,7 @@ def stack_images(resources: Iterable[Mapping[str, Any]]) -> list[ImageUse]:
             uses.update(release_images(str(inputs.get("chart")), str(inputs.get("version")), inputs.get("values")))
         elif str(r.get("type", "")).startswith("kubernetes:"):
             kind = str(r["type"]).rsplit(":", 1)[-1]
-            name = _dig(inputs, ("metadata", "name")) or r.get("name")
+            name = get(inputs, "metadata", "name") or r.get("name")
             uses.update(pod_images(kind, str(name), inputs))
     return sorted(uses)
 
