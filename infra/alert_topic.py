@@ -2,9 +2,10 @@
 
 CloudWatch and Budgets publish to an encrypted topic only when the key policy lets those services use the key,
 which an AWS-managed SNS key never does; both are pinned to this account (aws:SourceAccount). Publishing without
-TLS is denied. A CloudWatch alarm notifies a topic in its own region only (PutMetricAlarm's AlarmActions name
-`arn:aws:sns:<region>:<account>:<topic>`), so a stack with resources in a second region (the replica buckets)
-builds a second topic there with the same function (infra/observability.py).
+TLS is denied. A CloudWatch alarm notifies a topic in its own region only: PutMetricAlarm refuses another region's
+topic ("ValidationError: Invalid region ca-central-1 specified. Only us-west-2 is supported.",
+https://github.com/cds-snc/notification-terraform/pull/128), so a stack with resources in a second region (the
+replica buckets) builds a second topic there with the same function (infra/observability.py).
 """
 
 from __future__ import annotations

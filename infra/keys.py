@@ -36,15 +36,18 @@ _DESCRIPTIONS = {
 USE_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 
 
+def account_root_arn(account_id: pulumi.Input[str], partition: pulumi.Input[str]) -> pulumi.Output[str]:
+    """An account as a policy principal: always valid, unlike a role ARN, which must exist when the policy is set."""
+    return pulumi.Output.concat("arn:", partition, ":iam::", account_id, ":root")
+
+
 def root_admin_statement(account_id: pulumi.Input[str], partition: pulumi.Input[str]) -> Statement:
     # The account root keeps full control of every key: it is what lets IAM policies grant use of the key, and
     # without it a key whose only admin role was deleted is unrecoverable (and so is the EKS cluster it guards).
     return {
         "sid": "AccountRootIsKeyAdmin",
         "effect": "Allow",
-        "principals": [
-            {"type": "AWS", "identifiers": [pulumi.Output.concat("arn:", partition, ":iam::", account_id, ":root")]}
-        ],
+        "principals": [{"type": "AWS", "identifiers": [account_root_arn(account_id, partition)]}],
         "actions": ["kms:*"],
         "resources": ["*"],
     }

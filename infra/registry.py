@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.keys import customer_managed_key, root_admin_statement
+from infra.keys import account_root_arn, customer_managed_key, root_admin_statement
 from infra.naming import check_name_prefix, check_region
 from infra.policy_document import policy_document
 
@@ -91,6 +91,15 @@ def check_keep_releases(keep_releases: Mapping[str, int]) -> None:
                 f"keep_releases: {later}={keep_releases[later]} is smaller than {earlier}={keep_releases[earlier]}; "
                 "a later stage must keep at least as many releases (its rule decides for images of both)"
             )
+
+
+def check_pull_account_ids(pull_account_ids: Sequence[str]) -> None:
+    """12-digit ids, each once: a repository policy naming `*` would let any AWS account pull."""
+    for account in pull_account_ids:
+        if not ACCOUNT_ID.match(account):
+            raise ValueError(f"pull_account_ids: {account!r} is not a 12-digit AWS account id (wildcards are refused)")
+    if len(set(pull_account_ids)) != len(pull_account_ids):
+        raise ValueError(f"pull_account_ids: {list(pull_account_ids)!r} lists an account twice")
 
 
 def lifecycle_policy(keep_releases: Mapping[str, int], keep_builds: int, untagged_expiry_days: int) -> str:
@@ -175,20 +184,15 @@ def _validate(args: RegistryArgs) -> None:
     for image in args.images:
         if not _IMAGE.match(image):
             raise ValueError(f"images: {image!r} is not a valid repository name part (lowercase, digits, '-', '_')")
-    if len(set(args.pull_account_ids)) != len(args.pull_account_ids):
-        raise ValueError(f"pull_account_ids: {list(args.pull_account_ids)!r} has duplicates")
-    for account in args.pull_account_ids:
-        if not ACCOUNT_ID.match(account):
-            raise ValueError(f"pull_account_ids: {account!r} is not a 12-digit AWS account id (no wildcards)")
+    check_pull_account_ids(args.pull_account_ids)
 
 
 def pull_statement(pull_account_ids: Sequence[str], partition: pulumi.Input[str]) -> dict[str, Any]:
     """Cross-account pull: the tier accounts by root ARN (their own IAM then decides which roles may pull)."""
-    roots = [pulumi.Output.concat("arn:", partition, ":iam::", a, ":root") for a in pull_account_ids]
     return {
         "sid": "TierAccountsPull",
         "effect": "Allow",
-        "principals": [{"type": "AWS", "identifiers": roots}],
+        "principals": [{"type": "AWS", "identifiers": [account_root_arn(a, partition) for a in pull_account_ids]}],
         "actions": list(CROSS_ACCOUNT_ACTIONS),
     }
 

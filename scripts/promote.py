@@ -249,12 +249,13 @@ def verify_and_tag(args: argparse.Namespace, images: Mapping[str, str]) -> str:
     from stacks.supply_chain.verifier import GITHUB_OIDC_ISSUER, CosignCliVerifier, Verifier
 
     try:
-        registries = {parse_ecr_ref(ref).registry for ref in images.values()}
+        refs = [parse_ecr_ref(ref) for ref in images.values()]
     except RefError as exc:
         raise PromoteError(f"--images: {exc}") from None
+    registries = {ref.registry for ref in refs}
     if len(registries) != 1:
         raise PromoteError(f"--images: {sorted(registries)}: every image must come from the one shared registry")
-    registry = ecr_images_for(parse_ecr_ref(next(iter(images.values()))).region)
+    registry = ecr_images_for(refs[0].region)
     verifier: Verifier
     if args.public_key:
         from stacks.supply_chain.cosign_key import KeyVerifier, load_public_key

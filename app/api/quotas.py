@@ -173,13 +173,12 @@ class Quotas:
         A read, not a charge: the charge after validation is what counts, atomically."""
         now = datetime.now(UTC)
         owner = f"sub:{user.sub}"
-        kinds: list[Kind] = [k for k in ("upload_pages", "upload_bytes") if self.limits.limit(k) is not None]
-        if not kinds:
+        kinds: tuple[Kind, ...] = ("upload_pages", "upload_bytes")
+        limits = {k: limit for k in kinds if (limit := self.limits.limit(k)) is not None}
+        if not limits:
             return
-        values = await self._redis.mget([self.key(owner, k, now) for k in kinds])
-        for kind, raw in zip(kinds, values, strict=True):
-            limit = self.limits.limit(kind)
-            assert limit is not None
+        values = await self._redis.mget([self.key(owner, k, now) for k in limits])
+        for (kind, limit), raw in zip(limits.items(), values, strict=True):
             used = int(raw or 0)
             if used >= limit:
                 RATE_LIMITED.labels(scope=f"quota_{kind}").inc()

@@ -195,11 +195,16 @@ class Drill:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.ops.drill", description=__doc__.splitlines()[0])
+    defaults = DrillLimits()  # the flags' defaults are the limits' own
     parser.add_argument("--stamp", help="snapshot run to restore (default: the newest)")
-    parser.add_argument("--queries", type=int, default=20, help="sample queries (default 20)")
-    parser.add_argument("--k", type=int, default=10, help="top-k compared per query (default 10)")
-    parser.add_argument("--min-overlap", type=float, default=0.9, help="pass threshold, mean top-k overlap")
-    parser.add_argument("--max-drift", type=float, default=0.05, help="allowed live/restored point count drift")
+    parser.add_argument("--queries", type=int, default=defaults.queries, help="sample queries (default %(default)s)")
+    parser.add_argument("--k", type=int, default=defaults.k, help="top-k compared per query (default %(default)s)")
+    parser.add_argument(
+        "--min-overlap", type=float, default=defaults.min_overlap, help="pass threshold, mean top-k overlap"
+    )
+    parser.add_argument(
+        "--max-drift", type=float, default=defaults.max_drift, help="allowed live/restored point count drift"
+    )
     parser.add_argument("--seed", type=int, default=None, help="fix the query sample (reproduce a report)")
     return parser
 

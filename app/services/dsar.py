@@ -239,12 +239,13 @@ class SubjectData:
     async def delete(self, subject: str) -> SubjectDeletion:
         """Erase everything the inventory finds; a second pass catches what a racing worker wrote meanwhile."""
         report = SubjectDeletion(subject=check_subject(subject))
-        for _ in range(2):
-            inventory = await self.inventory(subject)
-            if inventory.empty:
+        # At most two passes; the inventory after the last one (or the first empty one) is what remains. An
+        # inventory reads every upload manifest, so an empty one is not taken twice.
+        for passes in range(3):
+            remaining = await self.inventory(subject)
+            if remaining.empty or passes == 2:
                 break
-            await self._delete_pass(inventory, report)
-        remaining = await self.inventory(subject)
+            await self._delete_pass(remaining, report)
         report.complete = remaining.empty
         report.remaining = {} if remaining.empty else remaining.summary()
         return report

@@ -63,19 +63,11 @@ async def until_answered(
             delay = min(max_delay_s, delay * 2)
 
 
-async def until_redis_answers(
-    what: str, fn: Callable[[], Awaitable[T]], *, outage_s: float, first_delay_s: float = 0.5, max_delay_s: float = 5
-) -> T:
+async def until_redis_answers(what: str, fn: Callable[[], Awaitable[T]], *, outage_s: float) -> T:
     """Run `fn` until Redis answers it, backing off between tries; `RedisUnavailable` after `outage_s`."""
     try:
         return await until_answered(
-            what,
-            fn,
-            transient=lambda exc: isinstance(exc, REDIS_DOWN),
-            dependency="Redis",
-            outage_s=outage_s,
-            first_delay_s=first_delay_s,
-            max_delay_s=max_delay_s,
+            what, fn, transient=lambda exc: isinstance(exc, REDIS_DOWN), dependency="Redis", outage_s=outage_s
         )
     except REDIS_DOWN as exc:
         raise RedisUnavailable(f"{what}: Redis unavailable for {outage_s:.0f}s ({type(exc).__name__})") from exc

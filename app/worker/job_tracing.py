@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 from app.core.trace_context import span_context_of
 
@@ -42,30 +42,38 @@ def trace_jobs(provider: TracerProvider) -> Callable[[], None]:
             "messaging.destination.name": str(getattr(instance, "queue_name", "")),
             "messaging.message.id": job_id,
         }
-        links = await _creation_link(instance, job_id)
         with tracer.start_as_current_span(
-            "arq job", kind=trace.SpanKind.CONSUMER, attributes=attributes, links=links, context=Context()
+            "arq job", kind=trace.SpanKind.CONSUMER, attributes=attributes, context=Context()
         ):
             return await wrapped(*args, **kwargs)
 
+    def deserialize_job_raw(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        job = wrapped(*args, **kwargs)  # (function, args, kwargs, job_try, enqueue_time_ms); run_job's only reader
+        _link_creation(trace.get_current_span(), job[2])
+        return job
+
     wrap_function_wrapper("arq.worker", "Worker.run_job", run_job)
-    return lambda: unwrap(arq.worker.Worker, "run_job")
+    wrap_function_wrapper("arq.worker", "deserialize_job_raw", deserialize_job_raw)
+
+    def stop() -> None:
+        unwrap(arq.worker.Worker, "run_job")
+        unwrap(arq.worker, "deserialize_job_raw")
+
+    return stop
 
 
-async def _creation_link(worker: Any, job_id: str) -> list[trace.Link]:
-    """A link to the sampled span that enqueued the job, read from the job's `trace_context`; [] otherwise."""
-    from arq.constants import job_key_prefix
-    from arq.jobs import deserialize_job_raw
-
-    try:
-        raw = await worker.pool.get(job_key_prefix + job_id)
-        if raw is None:
-            return []
-        kwargs = deserialize_job_raw(raw, deserializer=worker.job_deserializer)[2]
-    except Exception:  # arq itself reports an unreadable job; the span just goes without a link
-        return []
-    creation = span_context_of(kwargs.get("trace_context") if isinstance(kwargs, dict) else None)
+def _link_creation(span: trace.Span, job_kwargs: object) -> None:
+    """Link the job's span to the sampled span that enqueued it, named by the job's `trace_context`."""
+    if not isinstance(span, ReadableSpan) or not span.is_recording():
+        return  # sampled out, or not inside run_job's span
+    attributes = span.attributes or {}
+    if attributes.get("messaging.system") != "arq":
+        return
+    carrier = job_kwargs.get("trace_context") if isinstance(job_kwargs, dict) else None
+    creation = span_context_of(carrier)
     # An unsampled request exported nothing: a link to it would point at no span.
     if creation is None or not creation.trace_flags.sampled:
-        return []
-    return [trace.Link(creation, {"messaging.message.id": job_id})]
+        return
+    span.add_link(creation, {"messaging.message.id": str(attributes.get("messaging.message.id", ""))})

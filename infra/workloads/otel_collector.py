@@ -58,6 +58,11 @@ CLIENT_ROLES = ("api", "worker", "embedder")
 SAMPLE_RATIO_MIN = 0.0
 SAMPLE_RATIO_MAX = 1.0
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+# X-Ray annotations (indexed, filterable). The apps set `deployment.environment` as a *resource* attribute
+# (app/core/telemetry.py), and the awsxray exporter matches resource attributes in `indexed_attributes` only under
+# their `otel.resource.` name (collector-contrib exporter/awsxrayexporter/internal/translator/segment.go
+# makeXRayAttributes); the bare name would index only a span attribute of that name, which no span carries.
+INDEXED_RESOURCE_ATTRIBUTES = ("deployment.environment",)
 
 
 def endpoint(namespace: str) -> str:
@@ -84,7 +89,12 @@ def collector_config(region: str) -> dict[str, Any]:
             "batch": {"send_batch_size": 50, "timeout": "5s"},
         },
         # PutTraceSegments takes at most 50 segment documents per call, hence the batch size above.
-        "exporters": {"awsxray": {"region": region, "indexed_attributes": ["deployment.environment"]}},
+        "exporters": {
+            "awsxray": {
+                "region": region,
+                "indexed_attributes": [f"otel.resource.{a}" for a in INDEXED_RESOURCE_ATTRIBUTES],
+            }
+        },
         "extensions": {"health_check": {"endpoint": f"{pod_ip}:{HEALTH_PORT}"}},
         "service": {
             "extensions": ["health_check"],

@@ -123,8 +123,10 @@ def judge(chart: str, merged: dict[str, Any]) -> Iterator[str]:
             )
         added = [c for c in _strings(_at(sc, "capabilities.add")) if c not in HARMLESS_CAPABILITIES]
         if added:
-            yield f"{where}: {pod.container_security}.capabilities.add keeps {added} after Helm merges the chart "
-            "defaults (set `add: []`: lists replace, maps merge)"
+            yield (
+                f"{where}: {pod.container_security}.capabilities.add keeps {added} after Helm merges the chart "
+                "defaults (set `add: []`: lists replace, maps merge)"
+            )
         if "ALL" not in _strings(_at(sc, "capabilities.drop")):
             yield f"{where}: {pod.container_security}.capabilities.drop does not include ALL"
         if sc.get("privileged") is True:

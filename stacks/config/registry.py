@@ -15,6 +15,7 @@ from infra.registry import (
     RELEASE_STAGES,
     UNTAGGED_EXPIRY_DAYS,
     check_keep_releases,
+    check_pull_account_ids,
     registry_host,
     repository_name,
 )
@@ -65,11 +66,10 @@ class RegistryConfig(StrictModel):
     @field_validator("pull_account_ids")
     @classmethod
     def _pullers(cls, v: list[str]) -> list[str]:
-        for account in v:
-            if not ACCOUNT_ID.match(account):
-                raise ValueError(f"{account!r} is not a 12-digit AWS account id (wildcards are refused)")
-        if len(set(v)) != len(v):
-            raise ValueError(f"{v!r} lists an account twice")
+        try:
+            check_pull_account_ids(v)
+        except ValueError as e:
+            raise ValueError(str(e).removeprefix("pull_account_ids: ")) from None
         return v
 
     @field_validator("keep_releases")
@@ -106,12 +106,11 @@ def registry_problem(cfg: StackConfig) -> str | None:
             "repositories in its own region"
         )
     host = registry_host(rc.account_id, region)
-    w = cfg.workloads
-    refs = {name: getattr(w, name) for name in ("api", "worker", "embedder", "frontend", "snapshots", "canary")}
-    for workload, spec in refs.items():
+    for workload, image in IMAGE_OF_WORKLOAD.items():
+        spec = getattr(cfg.workloads, workload)
         if spec is None:
             continue
-        repo = f"{host}/{repository_name(cfg.name_prefix, IMAGE_OF_WORKLOAD[workload])}"
+        repo = f"{host}/{repository_name(cfg.name_prefix, image)}"
         ref: str = spec.image
         if not (ref.startswith(f"{repo}:") or ref.startswith(f"{repo}@")):
             return (

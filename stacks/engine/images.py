@@ -4,8 +4,9 @@ Two sources, read from the offline run (no cluster, no Helm): the pod templates 
 program declares (containers and init containers of Deployments, StatefulSets, DaemonSets, Jobs and CronJobs), and
 the Helm releases' images, read at the place each reviewed chart takes its image from
 (policies/rules/helm_releases.py `CHART_PODS`) in the values Helm will render (our values coalesced over the
-pinned chart's defaults). The policy `helm-merged-values-hardened` requires each chart image's tag to be set in our
-values, so the reference here is the one the cluster pulls, not a guess at the chart's appVersion.
+pinned chart's defaults). The policy `helm-merged-values-hardened` refuses a chart image whose rendered tag is
+empty (the chart would fall back to its appVersion), so every reference here is a concrete one: a tag our values
+set, or one the chart's own defaults name (which may still float, e.g. a `latest-dev`).
 """
 
 from __future__ import annotations

@@ -18,6 +18,17 @@ from typing import Any
 from policies.ecr_lifecycle import Image
 from stacks.supply_chain.refs import ImageRef
 
+# What the promote role (made with the account bootstrap, not by these stacks) must be allowed on the `visionrag-*`
+# repositories: every call below, and GetDownloadUrlForLayer for cosign too, which pulls the .sig / .att layers and
+# the provenance bundle as blobs (ECR serves a blob only through it). Without one, real ECR answers AccessDenied
+# where moto answers; tests/delivery/test_promote_iam.py records the calls and checks docs/delivery.md lists these.
+PROMOTE_ACTIONS: tuple[str, ...] = (
+    "ecr:BatchGetImage",
+    "ecr:DescribeImages",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:GetLifecyclePolicy",
+    "ecr:PutImage",
+)
 # What BatchGetImage may return; without acceptedMediaTypes ECR converts OCI manifests to Docker v2 schema 2.
 MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",

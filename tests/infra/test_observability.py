@@ -320,6 +320,38 @@ def test_alarms_cover_edge_and_cache(records: dict[str, Record], stack: str) -> 
     }
 
 
+def _evaluation_range_problem(alarm: dict[str, Any]) -> str | None:
+    """What PutMetricAlarm would refuse in an alarm's window (Period, EvaluationPeriods, DatapointsToAlarm docs):
+    a period of 10, 20, 30 or a multiple of 60; Period x EvaluationPeriods at most 7 days, at most 1 day for a
+    period under an hour; M of N with M <= N."""
+    queries = alarm.get("metricQueries") or []
+    periods = [q["metric"]["period"] for q in queries if q.get("metric")] or [alarm.get("period")]
+    n = alarm["evaluationPeriods"]
+    if not 1 <= alarm.get("datapointsToAlarm", n) <= n:
+        return f"datapointsToAlarm {alarm.get('datapointsToAlarm')} outside 1..{n}"
+    for period in periods:
+        # Recorded inputs are JSON numbers (300.0): judge the value, not the type.
+        if not isinstance(period, int | float) or not (period in (10, 20, 30) or (period > 0 and period % 60 == 0)):
+            return f"period {period!r}"
+        limit = 86400 if period < 3600 else 7 * 86400
+        if period * n > limit:
+            return f"period {period} x {n} evaluation periods > {limit} s"
+    return None
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alarm_window_is_one_cloudwatch_accepts(records: dict[str, Record], stack: str) -> None:
+    # Offline mocks accept any window; PutMetricAlarm refuses these, so the first real `pulumi up` would fail.
+    alarms = records[stack].of_type(ALARM)
+    assert len(alarms) >= 10
+    assert {a.name: p for a in alarms if (p := _evaluation_range_problem(a.inputs))} == {}
+    # The check itself bites: a daily alarm looking back 8 days, a 5-minute one looking back 2 days, M > N.
+    assert _evaluation_range_problem({"period": 86400, "evaluationPeriods": 8})
+    assert _evaluation_range_problem({"metricQueries": [{"metric": {"period": 300}}], "evaluationPeriods": 576})
+    assert _evaluation_range_problem({"period": 60, "evaluationPeriods": 3, "datapointsToAlarm": 4})
+    assert _evaluation_range_problem({"period": 45, "evaluationPeriods": 1})
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_monthly_budget_alerts_at_80_and_100(records: dict[str, Record], stack: str) -> None:
     record = records[stack]

@@ -73,7 +73,8 @@ def test_every_registry_resource_is_retained_on_destroy(monkeypatch: pytest.Monk
 
     for attr in ("Repository", "LifecyclePolicy", "RepositoryPolicy"):
         monkeypatch.setattr(registry_module.aws.ecr, attr, spy(getattr(registry_module.aws.ecr, attr)))
-    monkeypatch.setattr(registry_module.aws.kms, "Key", spy(registry_module.aws.kms.Key))
+    for attr in ("Key", "Alias"):  # the alias is built by infra.keys.customer_managed_key with the same opts
+        monkeypatch.setattr(registry_module.aws.kms, attr, spy(getattr(registry_module.aws.kms, attr)))
 
     def program(cfg: StackConfig) -> None:
         Registry("registry", RegistryArgs(**{**_GOOD, "pull_account_ids": [TIER_ACCOUNT]}))
@@ -81,6 +82,7 @@ def test_every_registry_resource_is_retained_on_destroy(monkeypatch: pytest.Monk
     run_stack("dev", program=program)
     assert set(seen) == {
         "registry-key",
+        "registry-key-alias",
         *(f"registry-{i}{s}" for i in IMAGES for s in ("", "-lifecycle", "-pull")),
     }
     assert all(opts is not None and opts.retain_on_delete is True for opts in seen.values()), seen

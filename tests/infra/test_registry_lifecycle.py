@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+import infra.registry as registry
 from infra.registry import (
     ARTIFACTS_PER_RELEASE,
     RELEASE_ARTIFACT_SUFFIXES,
@@ -261,3 +262,11 @@ def test_untagged_provenance_referrers_are_caught(earlier_matches_count: bool) -
     run = _simulate(_policy(), earlier_matches_count=earlier_matches_count, seed=1, suffixes=("", ".sig", ".att"))
     assert any("runs or may roll back to" in v or "newest" in v for v in run["violations"])
     assert any(d.endswith("b40f") for v in run["violations"] for d in v.split() if d.startswith("sha256:"))
+
+
+def test_the_largest_allowed_windows_fit_the_images_per_repository_quota() -> None:
+    """ECR's "Images per repository" default quota is 10,000 (Amazon ECR User Guide, "Amazon ECR service quotas");
+    past it a push fails. At the config bounds the tagged images the count rules keep (every stage's window plus
+    the `any` window, none overlapping) must leave room for the untagged ones the age rule keeps."""
+    kept = (len(RELEASE_STAGES) * registry.KEEP_RELEASES[1] + registry.KEEP_BUILDS[1]) * ARTIFACTS_PER_RELEASE
+    assert kept <= 10_000 // 2

@@ -75,6 +75,20 @@ def test_documented_constraints_are_refused() -> None:
     two_untagged = {"rules": [_rule(1, "untagged", 1), _rule(2, "untagged", 2)]}
     assert any("untagged" in p for p in problems(two_untagged))
     assert problems(json.loads(lifecycle_policy({"dev": 1, "staging": 1, "prod": 1}, 1, 1))) == []
+    # The User Guide's own wildcard example: at most four `*` per pattern.
+    pattern = {"tagStatus": "tagged", "countType": "imageCountMoreThan", "countNumber": 1}
+    ok = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {**pattern, "tagPatternList": ["*test*1*2*3", "test*1*2*3*"]},
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+    assert problems(ok) == []
+    too_many = {"rules": [{**ok["rules"][0], "selection": {**pattern, "tagPatternList": ["test*1*2*3*4*5*6"]}}]}
+    assert any("more than 4 wildcards" in p for p in problems(too_many))
 
 
 def test_the_pack_copies_agree_with_infra_registry() -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from arq.connections import RedisSettings, create_pool
+import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import job_key_prefix
 from arq.jobs import Job
 from arq.worker import Worker
 from qdrant_client import AsyncQdrantClient
@@ -100,6 +102,7 @@ async def test_an_uploads_job_span_links_to_the_upload_request(
     settings_factory: Callable[..., Any],
     api_factory: Any,
     auth: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = settings_factory(
         otel_exporter_otlp_endpoint=receiver.url, embedder_url=traced_embedder.url, otel_traces_sampler_arg=1.0
@@ -116,7 +119,19 @@ async def test_an_uploads_job_span_links_to_the_upload_request(
     assert set(carrier) == {"traceparent", "tracestate"} and carrier["tracestate"] == "vendor=opaque"
     assert "alice" not in repr(job_args)
 
+    # The link comes from the payload arq itself reads (job_tracing.py): the worker never GETs the job key again.
+    plain_get = ArqRedis.get
+    job_reads: list[str] = []
+
+    def counting_get(self: ArqRedis, name: Any) -> Any:
+        key = name.decode() if isinstance(name, bytes) else str(name)
+        if key.startswith(job_key_prefix):
+            job_reads.append(key)
+        return plain_get(self, name)
+
+    monkeypatch.setattr(ArqRedis, "get", counting_get)
     await _run_worker(_worker_settings(settings, receiver, traced_embedder, 1.0), job_id)
+    assert job_reads == []
     assert traced_embedder.tracing.force_flush()
     spans = receiver.spans
     server = next(s for s in spans if s.service == "visionrag-api" and s.attributes.get("http.route") == "/index")

@@ -4,6 +4,7 @@ configuration whose pipelines name only components it defines (the collector ref
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,6 +90,17 @@ def test_every_pipeline_component_is_defined(region: str) -> None:
         assert pipeline["processors"][0] == "memory_limiter"
     assert set(config["service"]["extensions"]) <= _components(config, "extensions")
     assert config["exporters"]["awsxray"]["region"] == region
+
+
+def test_indexed_attributes_name_the_apps_resource_attributes_as_the_exporter_sees_them() -> None:
+    # The exporter indexes a resource attribute only as `otel.resource.<key>` (awsxrayexporter translator
+    # segment.go); the bare key would index nothing, since the apps set it on the Resource, not on spans.
+    source = Path(__file__).parents[3].joinpath("app/core/telemetry.py").read_text()
+    indexed = collector_config("eu-west-1")["exporters"]["awsxray"]["indexed_attributes"]
+    assert indexed == ["otel.resource.deployment.environment"]
+    for name in indexed:
+        key = name.removeprefix("otel.resource.")
+        assert f'"{key}":' in source, f"the apps no longer set resource attribute {key}"
 
 
 def test_the_apps_endpoint_is_the_charts_service() -> None:
